@@ -1,0 +1,35 @@
+# The two commands of the quick start: `make demo` and `make test`.
+# Each creates .venv (if missing) and installs the package with its test extra first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint format bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m jaxnets demo
+
+test: $(STAMP)
+	$(BIN)/ruff check jaxnets tests benchmarks examples
+	$(BIN)/ruff format --check jaxnets tests benchmarks examples
+	$(BIN)/python -m pytest -n 2
+
+lint: $(STAMP)
+	$(BIN)/ruff check jaxnets tests benchmarks examples
+
+format: $(STAMP)
+	$(BIN)/ruff format jaxnets tests benchmarks examples
+	$(BIN)/ruff check --fix jaxnets tests benchmarks examples
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_mlp.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

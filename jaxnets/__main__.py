@@ -1,0 +1,3 @@
+from jaxnets.cli import main
+
+raise SystemExit(main())

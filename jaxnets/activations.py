@@ -1,0 +1,131 @@
+"""Activation functions by name, and the layers that apply them.
+
+Every function here is a plain ``jax.nn`` function; :func:`get` resolves a name.
+
+Example:
+    >>> import jax.numpy as jnp, jaxnets as jn
+    >>> jn.activations.get("logistic")(jnp.zeros(2))
+    Array([0.5, 0.5], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from jaxnets.core import Layer, stateless
+
+
+def identity(x: jax.Array) -> jax.Array:
+    """The linear activation ``f(x) = x``."""
+    return x
+
+
+def leaky_relu(x: jax.Array, negative_slope: float = 0.01) -> jax.Array:
+    """``x`` for ``x >= 0``, ``negative_slope * x`` otherwise."""
+    return jax.nn.leaky_relu(x, negative_slope)
+
+
+def elu(x: jax.Array, alpha: float = 1.0) -> jax.Array:
+    """Exponential linear unit: ``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise."""
+    return jax.nn.elu(x, alpha)
+
+
+def softmax(x: jax.Array, axis: int = -1) -> jax.Array:
+    """Softmax over ``axis`` (the last by default)."""
+    return jax.nn.softmax(x, axis=axis)
+
+
+def log_softmax(x: jax.Array, axis: int = -1) -> jax.Array:
+    """Log-softmax over ``axis`` (the last by default)."""
+    return jax.nn.log_softmax(x, axis=axis)
+
+
+def gelu(x: jax.Array, approximate: bool = False) -> jax.Array:
+    """Gaussian error linear unit; exact (erf) by default, as Keras and PyTorch."""
+    return jax.nn.gelu(x, approximate=approximate)
+
+
+ACTIVATIONS: dict[str, Callable[..., jax.Array]] = {
+    "identity": identity,
+    "linear": identity,
+    "sigmoid": jax.nn.sigmoid,
+    "logistic": jax.nn.sigmoid,
+    "tanh": jnp.tanh,
+    "relu": jax.nn.relu,
+    "leaky_relu": leaky_relu,
+    "elu": elu,
+    "selu": jax.nn.selu,
+    "gelu": gelu,
+    "silu": jax.nn.silu,
+    "swish": jax.nn.silu,
+    "softplus": jax.nn.softplus,
+    "softmax": softmax,
+    "log_softmax": log_softmax,
+}
+
+
+def get(activation: str | Callable[..., jax.Array] | None, **kwargs) -> Callable:
+    """Resolve an activation name (or pass a callable through); ``None`` is identity."""
+    if activation is None:
+        fn = identity
+    elif callable(activation):
+        fn = activation
+    elif isinstance(activation, str) and activation in ACTIVATIONS:
+        fn = ACTIVATIONS[activation]
+    else:
+        raise ValueError(
+            f"unknown activation {activation!r}; expected a callable or one of "
+            f"{sorted(ACTIVATIONS)}"
+        )
+    return functools.partial(fn, **kwargs) if kwargs else fn
+
+
+def activation_name(activation: str | Callable | None) -> str:
+    """A short display name for an activation."""
+    if activation is None:
+        return "identity"
+    if isinstance(activation, str):
+        return activation
+    return getattr(activation, "__name__", type(activation).__name__)
+
+
+def Activation(  # noqa: N802
+    activation: str | Callable[..., jax.Array], name: str | None = None, **kwargs
+) -> Layer:
+    """A layer that applies an activation elementwise, e.g. ``Activation("relu")``.
+
+    Keyword arguments go to the function (``Activation("leaky_relu", negative_slope=0.2)``).
+    """
+    try:
+        fn = get(activation, **kwargs)
+    except ValueError as e:
+        raise ValueError(f"Activation: {e}") from None
+    kind = "".join(part.capitalize() for part in activation_name(activation).split("_"))
+    return stateless(kind, fn, name=name)
+
+
+def _layer(activation: str) -> Callable[..., Layer]:
+    def make(name: str | None = None, **kwargs) -> Layer:
+        return Activation(activation, name=name, **kwargs)
+
+    make.__name__ = "".join(part.capitalize() for part in activation.split("_"))
+    make.__doc__ = f"A layer applying ``{activation}`` (see :func:`Activation`)."
+    return make
+
+
+Identity = _layer("identity")
+Sigmoid = _layer("sigmoid")
+Tanh = _layer("tanh")
+Relu = _layer("relu")
+LeakyRelu = _layer("leaky_relu")
+Elu = _layer("elu")
+Selu = _layer("selu")
+Gelu = _layer("gelu")
+Silu = _layer("silu")
+Softplus = _layer("softplus")
+Softmax = _layer("softmax")
+LogSoftmax = _layer("log_softmax")

@@ -1,0 +1,118 @@
+"""Fully connected layers and shape plumbing: Dense, Flatten, Reshape."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from jaxnets import activations
+from jaxnets.core import (
+    Layer,
+    along_last,
+    as_spec,
+    check_floating,
+    check_rank,
+    infer_output,
+    layer_error,
+    param,
+    stateless,
+)
+
+Initializer = Callable[..., jax.Array]
+
+
+def Dense(  # noqa: N802
+    features: int,
+    *,
+    activation: str | Callable | None = None,
+    use_bias: bool = True,
+    kernel_init: Initializer | None = None,
+    bias_init: Initializer = jax.nn.initializers.zeros,
+    param_dtype=jnp.float32,
+    name: str | None = None,
+) -> Layer:
+    """A fully connected layer ``y = activation(x @ kernel + bias)`` on the last axis.
+
+    ``kernel`` has shape ``(in_features, features)`` as in Keras and flax. The kernel
+    is Glorot-uniform initialised, or LeCun-normal when ``activation="selu"``
+    (Klambauer et al. 2017). Computation runs in the input's dtype (bfloat16 inputs
+    give bfloat16 outputs; params stay in ``param_dtype``).
+
+    Example:
+        >>> import jax, jax.numpy as jnp, jaxnets as jn
+        >>> layer = jn.Dense(3, activation="relu")
+        >>> spec, params, _ = layer.init(jax.random.key(0), (5, 4))
+        >>> spec.shape, params["kernel"].shape
+        ((5, 3), (4, 3))
+    """
+    if not isinstance(features, int) or features < 1:
+        raise ValueError(f"Dense: features must be a positive int, got {features!r}")
+    act = activations.get(activation)
+    if kernel_init is None:
+        kernel_init = (
+            jax.nn.initializers.lecun_normal()
+            if activation == "selu"
+            else jax.nn.initializers.glorot_uniform()
+        )
+    kind = "Dense"
+
+    def apply(params, state, x, *, key=None, train):
+        check_floating(kind, x)
+        if x.ndim < 1:
+            raise layer_error(kind, f"expected an input of rank >= 1, got a scalar")
+        kernel = param(params, "kernel", kind)
+        if kernel.shape != (x.shape[-1], features):
+            raise layer_error(
+                kind,
+                f"input has {x.shape[-1]} features (shape {tuple(x.shape)}) but the kernel "
+                f"has shape {tuple(kernel.shape)}; expected ({x.shape[-1]}, {features})",
+            )
+        y = jnp.dot(x, kernel.astype(x.dtype))
+        if use_bias:
+            y = y + along_last(param(params, "bias", kind, (features,)).astype(x.dtype), y.ndim)
+        return act(y), state
+
+    def init(key, input_spec):
+        spec = as_spec(input_spec)
+        check_rank(kind, spec, 2, " (batch, ..., features)")
+        k_key, b_key = jax.random.split(key)
+        params = {"kernel": kernel_init(k_key, (spec.shape[-1], features), param_dtype)}
+        if use_bias:
+            params["bias"] = bias_init(b_key, (features,), param_dtype)
+        return infer_output(apply, params, {}, spec), params, {}
+
+    return Layer(init, apply, kind, name)
+
+
+def Flatten(name: str | None = None) -> Layer:  # noqa: N802
+    """Flatten every axis but the batch axis: ``(B, d1, d2, ...) -> (B, d1*d2*...)``."""
+
+    def check(spec):
+        check_rank("Flatten", spec, 1, " (batch, ...)")
+
+    return stateless("Flatten", lambda x: x.reshape(x.shape[0], -1), name=name, check=check)
+
+
+def Reshape(shape: tuple[int, ...], name: str | None = None) -> Layer:  # noqa: N802
+    """Reshape every example to ``shape`` (the batch axis is kept; one -1 allowed)."""
+    shape = tuple(shape)
+
+    def check(spec):
+        check_rank("Reshape", spec, 1, " (batch, ...)")
+        size = math.prod(spec.shape[1:])
+        known = math.prod(d for d in shape if d != -1)
+        if shape.count(-1) > 1 or (
+            size % known if -1 in shape else size != known
+        ):
+            raise layer_error(
+                "Reshape",
+                f"cannot reshape examples of shape {tuple(spec.shape[1:])} "
+                f"({size} values) to {shape}",
+            )
+
+    return stateless(
+        "Reshape", lambda x: x.reshape((x.shape[0],) + shape), name=name, check=check
+    )

@@ -1,0 +1,135 @@
+"""Normalisation layers: BatchNorm and LayerNorm (features on the last axis)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxnets.core import Layer, along_last, as_spec, check_floating, check_rank, layer_error, param
+
+
+def _compute_dtype(x):
+    """Statistics in at least float32 (bfloat16 and float16 inputs are upcast)."""
+    return jnp.promote_types(x.dtype, jnp.float32)
+
+
+def _affine(params, y, kind, features, use_scale, use_bias):
+    if use_scale:
+        y = y * along_last(param(params, "scale", kind, (features,)).astype(y.dtype), y.ndim)
+    if use_bias:
+        y = y + along_last(param(params, "bias", kind, (features,)).astype(y.dtype), y.ndim)
+    return y
+
+
+def _affine_params(features, use_scale, use_bias, dtype):
+    params = {}
+    if use_scale:
+        params["scale"] = jnp.ones((features,), dtype)
+    if use_bias:
+        params["bias"] = jnp.zeros((features,), dtype)
+    return params
+
+
+def _check_features(kind, x, features):
+    check_floating(kind, x)
+    if x.ndim < 1 or x.shape[-1] != features:
+        raise layer_error(
+            kind, f"expected {features} features on the last axis, got shape {tuple(x.shape)}"
+        )
+
+
+def BatchNorm(  # noqa: N802
+    momentum: float = 0.99,
+    epsilon: float = 1e-5,
+    *,
+    use_scale: bool = True,
+    use_bias: bool = True,
+    param_dtype=jnp.float32,
+    name: str | None = None,
+) -> Layer:
+    """Batch normalisation over every axis but the last (Ioffe & Szegedy 2015).
+
+    Training normalises with the batch's mean and (biased) variance and updates
+    ``state = {"mean", "var"}`` as ``avg = momentum * avg + (1 - momentum) * batch``
+    (Keras/flax convention; PyTorch's ``momentum=0.1`` is ``momentum=0.9`` here).
+    Inference normalises with the averages. The running variance starts at 1. Under
+    ``jax.jit`` with a batch sharded over devices the statistics are the global batch's.
+    Statistics are computed in at least float32; the output has the input's dtype.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, jaxnets as jn
+        >>> bn = jn.BatchNorm()
+        >>> _, params, state = bn.init(jax.random.key(0), (8, 3))
+        >>> state["var"]
+        Array([1., 1., 1.], dtype=float32)
+    """
+    if not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"BatchNorm: momentum must lie in [0, 1], got {momentum}")
+    if epsilon <= 0:
+        raise ValueError(f"BatchNorm: epsilon must be positive, got {epsilon}")
+    kind = "BatchNorm"
+
+    def apply(params, state, x, *, key=None, train):
+        mean_avg = param(state, "mean", kind)
+        features = mean_avg.shape[0]
+        _check_features(kind, x, features)
+        var_avg = param(state, "var", kind, (features,))
+        if train:
+            axes = tuple(range(x.ndim - 1))
+            xc = x.astype(_compute_dtype(x))
+            mean = jnp.mean(xc, axis=axes)
+            var = jnp.maximum(jnp.mean(jnp.square(xc), axis=axes) - jnp.square(mean), 0.0)
+            new_state = {
+                "mean": (momentum * mean_avg + (1.0 - momentum) * mean).astype(mean_avg.dtype),
+                "var": (momentum * var_avg + (1.0 - momentum) * var).astype(var_avg.dtype),
+            }
+        else:
+            mean, var, new_state = mean_avg, var_avg, state
+        inv = along_last(jax.lax.rsqrt(var + epsilon), x.ndim)
+        y = (x.astype(_compute_dtype(x)) - along_last(mean, x.ndim)) * inv
+        y = _affine(params, y, kind, features, use_scale, use_bias)
+        return y.astype(x.dtype), new_state
+
+    def init(key, input_spec):
+        spec = as_spec(input_spec)
+        check_rank(kind, spec, 2, " (batch, ..., features)")
+        features = spec.shape[-1]
+        params = _affine_params(features, use_scale, use_bias, param_dtype)
+        state = {"mean": jnp.zeros((features,), jnp.float32), "var": jnp.ones((features,), jnp.float32)}
+        return spec, params, state
+
+    return Layer(init, apply, kind, name)
+
+
+def LayerNorm(  # noqa: N802
+    epsilon: float = 1e-5,
+    *,
+    use_scale: bool = True,
+    use_bias: bool = True,
+    param_dtype=jnp.float32,
+    name: str | None = None,
+) -> Layer:
+    """Layer normalisation over the last axis of each example (Ba et al. 2016).
+
+    Same in training and inference; ``params = {"scale", "bias"}`` of the feature size.
+    """
+    if epsilon <= 0:
+        raise ValueError(f"LayerNorm: epsilon must be positive, got {epsilon}")
+    kind = "LayerNorm"
+
+    def apply(params, state, x, *, key=None, train):
+        check_floating(kind, x)
+        features = x.shape[-1]
+        xc = x.astype(_compute_dtype(x))
+        mean = jnp.mean(xc, axis=-1, keepdims=True)
+        var = jnp.mean(jnp.square(xc - mean), axis=-1, keepdims=True)
+        y = (xc - mean) * jax.lax.rsqrt(var + epsilon)
+        y = _affine(params, y, kind, features, use_scale, use_bias)
+        return y.astype(x.dtype), state
+
+    def init(key, input_spec):
+        spec = as_spec(input_spec)
+        check_rank(kind, spec, 1)
+        return spec, _affine_params(spec.shape[-1], use_scale, use_bias, param_dtype), {}
+
+    return Layer(init, apply, kind, name)

@@ -1,0 +1,64 @@
+"""Feed-forward networks: the perceptron and the multi-layer perceptron."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import jax
+
+from jaxnets.activations import Activation
+from jaxnets.core import Layer, serial
+from jaxnets.layers import AlphaDropout, BatchNorm, Dense, Dropout, Flatten
+
+
+def perceptron(num_classes: int = 1, *, name: str | None = "perceptron") -> Layer:
+    """A single linear layer on the flattened input (Rosenblatt's perceptron as logits).
+
+    With ``num_classes=1`` it outputs one logit for binary classification.
+
+    Example:
+        >>> import jax, jaxnets as jn
+        >>> spec, params, _ = jn.models.perceptron().init(jax.random.key(0), (4, 2))
+        >>> spec.shape
+        (4, 1)
+    """
+    return serial(Flatten(), ("logits", Dense(num_classes)), name=name)
+
+
+def mlp(
+    hidden: Sequence[int] = (256, 256),
+    num_classes: int = 10,
+    *,
+    activation: str | Callable = "relu",
+    dropout: float = 0.0,
+    batch_norm: bool = False,
+    name: str | None = "mlp",
+) -> Layer:
+    """A multi-layer perceptron: Flatten, then ``Dense -> [BatchNorm] -> activation ->
+    [Dropout]`` per hidden size, then a ``logits`` Dense layer.
+
+    With ``activation="selu"`` the kernels are LeCun-normal and dropout is AlphaDropout,
+    as self-normalising networks need (Klambauer et al. 2017). Hidden layers are named
+    ``hidden_0``, ``hidden_1``... and each is a ``serial`` of ``dense``, ``norm``,
+    ``act`` and ``dropout``.
+
+    Example:
+        >>> import jax, jaxnets as jn
+        >>> _, params, _ = jn.models.mlp((32,), 10).init(jax.random.key(0), (1, 64))
+        >>> sorted(params)
+        ['hidden_0', 'logits']
+    """
+    selu = activation == "selu"
+    layers: list = [Flatten()]
+    for i, width in enumerate(hidden):
+        kernel_init = jax.nn.initializers.lecun_normal() if selu else None
+        block: list = [("dense", Dense(width, kernel_init=kernel_init))]
+        if batch_norm:
+            block.append(("norm", BatchNorm()))
+        block.append(("act", Activation(activation)))
+        if dropout > 0:
+            block.append(("dropout", (AlphaDropout if selu else Dropout)(dropout)))
+        layers.append((f"hidden_{i}", serial(*block)))
+    layers.append(("logits", Dense(num_classes)))
+    return serial(*layers, name=name)
+

@@ -1,0 +1,11 @@
+"""Strict test settings: rank promotion raises; a ``key`` fixture."""
+
+import jax
+import pytest
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@pytest.fixture
+def key():
+    return jax.random.key(0)
