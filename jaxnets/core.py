@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
@@ -579,7 +580,7 @@ def init_model(model: Layer, key: Array, input_spec: SpecLike):
 
 def count_params(tree: PyTree) -> int:
     """Total number of scalars in a pytree of arrays or ShapeDtypeStructs."""
-    return sum(int(jnp.size(x)) if hasattr(x, "size") else 0 for x in jax.tree.leaves(tree))
+    return sum(math.prod(x.shape) for x in jax.tree.leaves(tree) if hasattr(x, "shape"))
 
 
 def shape_tree(model: Layer, input_spec: SpecLike, key: Array | None = None):

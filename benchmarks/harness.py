@@ -1,0 +1,85 @@
+"""Shared timing harness: interleaved rounds, medians, ratios, JSON output.
+
+Every benchmark times its candidates round-robin (A, B, A, B, ...) so that machine noise
+hits all of them alike, and reports medians and the ratio of medians to a baseline
+measured in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import jax
+
+
+def block(tree):
+    """Wait until every array in ``tree`` is computed."""
+    return jax.block_until_ready(tree)
+
+
+def time_interleaved(
+    candidates: dict[str, Callable[[], object]],
+    *,
+    rounds: int = 30,
+    calls_per_round: int = 20,
+    warmup: int = 3,
+) -> dict[str, dict[str, float]]:
+    """Time each zero-argument callable; each round runs it ``calls_per_round`` times and
+    blocks once at the end. Returns per-candidate median/min/max seconds per call."""
+    for fn in candidates.values():
+        for _ in range(warmup):
+            block(fn())
+    samples: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(rounds):
+        for name, fn in candidates.items():
+            start = time.perf_counter()
+            out = None
+            for _ in range(calls_per_round):
+                out = fn()
+            block(out)
+            samples[name].append((time.perf_counter() - start) / calls_per_round)
+    return {
+        name: {
+            "median_s": statistics.median(s),
+            "min_s": min(s),
+            "max_s": max(s),
+            "rounds": len(s),
+            "calls_per_round": calls_per_round,
+        }
+        for name, s in samples.items()
+    }
+
+
+def ratios(results: dict[str, dict[str, float]], baseline: str) -> dict[str, float]:
+    """Median time of each candidate divided by the baseline's median."""
+    base = results[baseline]["median_s"]
+    return {name: r["median_s"] / base for name, r in results.items()}
+
+
+def environment() -> dict[str, object]:
+    """Where the numbers came from."""
+    return {
+        "jax": jax.__version__,
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
+def write_json(path: str, payload: dict) -> None:
+    """Write ``payload`` as JSON atomically (temporary file, then rename)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+    print(json.dumps(payload, indent=2, sort_keys=True))

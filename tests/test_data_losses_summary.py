@@ -1,0 +1,109 @@
+"""Data iterators, the digits split, losses against optax/numpy, and the summary table."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxnets as jn
+
+
+def test_digits_split_matches_scikit_learn_example():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    train, test = jn.data.load_digits()
+    digits = load_digits()
+    _, x_test, y_train, y_test = train_test_split(
+        digits.images, digits.target, test_size=0.5, shuffle=False
+    )
+    assert len(train) == 898 and len(test) == 899
+    np.testing.assert_array_equal(test.labels, y_test)
+    np.testing.assert_array_equal(train.labels, y_train)
+    np.testing.assert_allclose(test.inputs[..., 0] * 16.0, x_test)
+    assert train.inputs.dtype == np.float32 and train.inputs.max() <= 1.0
+
+
+def test_batches_shuffle_by_seed_and_epoch_and_drop_remainder():
+    data = jn.data.ArrayDataset(np.arange(10)[:, None], np.arange(10))
+    e0 = [y.tolist() for _, y in jn.data.batches(data, 3, seed=1, epoch=0)]
+    again = [y.tolist() for _, y in jn.data.batches(data, 3, seed=1, epoch=0)]
+    e1 = [y.tolist() for _, y in jn.data.batches(data, 3, seed=1, epoch=1)]
+    assert e0 == again and e0 != e1
+    assert [len(b) for b in e0] == [3, 3, 3]
+    assert len(set(sum(e0, []))) == 9
+    resumed = [y.tolist() for _, y in jn.data.batches(data, 3, seed=1, epoch=0, start=1)]
+    assert resumed == e0[1:]
+
+
+def test_eval_batches_pad_and_mask():
+    data = jn.data.ArrayDataset(np.arange(5, dtype=np.float32)[:, None], np.arange(5))
+    out = list(jn.data.eval_batches(data, 2))
+    assert [m.tolist() for *_, m in out] == [[1, 1], [1, 1], [1, 0]]
+    assert all(x.shape == (2, 1) for x, _, _ in out)
+
+
+def test_mismatched_dataset_is_rejected():
+    data = jn.data.ArrayDataset(np.zeros((4, 2)), np.zeros(3))
+    with pytest.raises(ValueError, match="4 inputs but 3 labels"):
+        next(jn.data.batches(data, 2))
+
+
+def test_batch_larger_than_data_is_rejected():
+    with pytest.raises(ValueError, match="larger than the data set"):
+        next(jn.data.batches(jn.data.xor(), 8))
+
+
+def test_synthetic_sets():
+    spirals = jn.data.two_spirals(50, seed=3)
+    assert spirals.inputs.shape == (100, 2) and set(spirals.labels.tolist()) == {0, 1}
+    np.testing.assert_array_equal(jn.data.two_spirals(50, seed=3).inputs, spirals.inputs)
+    x, y = jn.data.xor()
+    np.testing.assert_array_equal(y, np.logical_xor(x[:, 0], x[:, 1]).astype(np.int32))
+
+
+def test_softmax_cross_entropy_integer_and_one_hot_agree_with_numpy():
+    logits = jnp.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.2]])
+    labels = jnp.array([0, 2])
+    logp = np.log(np.exp(logits) / np.exp(logits).sum(-1, keepdims=True))
+    expected = -logp[np.arange(2), labels]
+    np.testing.assert_allclose(jn.losses.softmax_cross_entropy(logits, labels), expected, rtol=1e-6)
+    one_hot = jax.nn.one_hot(labels, 3)
+    np.testing.assert_allclose(jn.losses.softmax_cross_entropy(logits, one_hot), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="integer labels must have shape"):
+        jn.losses.softmax_cross_entropy(logits, jnp.array([0, 1, 2]))
+
+
+def test_other_losses_are_per_example():
+    s = jnp.array([[0.3], [-2.0]])
+    y = jnp.array([1, 0])
+    np.testing.assert_allclose(
+        jn.losses.sigmoid_binary_cross_entropy(s, y),
+        optax.losses.sigmoid_binary_cross_entropy(s[:, 0], y.astype(jnp.float32)),
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(jn.losses.hinge(s, y), [0.7, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(
+        jn.losses.squared_error(jnp.ones((2, 3)), jnp.zeros((2, 3))), [1.0, 1.0]
+    )
+    with pytest.raises(ValueError, match="unknown loss"):
+        jn.losses.get("crossentropy")
+
+
+def test_accuracy_multiclass_one_hot_and_binary():
+    logits = jnp.array([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]])
+    assert float(jn.losses.accuracy(logits, jnp.array([0, 1, 1]))) == pytest.approx(2 / 3)
+    assert float(jn.losses.accuracy(logits, jax.nn.one_hot(jnp.array([0, 1, 0]), 2))) == 1.0
+    assert float(jn.losses.accuracy(jnp.array([[0.5], [-0.5]]), jnp.array([1, 1]))) == 0.5
+
+
+def test_summary_lists_layers_shapes_and_counts():
+    model = jn.models.mlp((32,), 10, batch_norm=True)
+    lines = []
+    text = jn.summary(model, (8, 8, 8, 1), print_fn=lines.append)
+    assert lines == [text]
+    assert "hidden_0" in text and "  dense" in text and "(8, 32)" in text and "(8, 10)" in text
+    assert "Trainable params: 2,474" in text  # 64*32+32 + 2*32 (BN) + 32*10+10
+    assert "Non-trainable params (state): 64" in text
+    assert "Total params: 2,538" in text
