@@ -19,11 +19,14 @@ import numpy as np
 import optax
 
 sys.path.insert(0, os.path.dirname(__file__))
-import harness  # noqa: E402
+import harness
 
-import jaxnets as jn  # noqa: E402
+import jaxnets as jn
 
-CONFIGS = {"mlp_64_32_10_b32": ((64,), (32,), 10, 32), "mlp_784_512_512_10_b128": ((784,), (512, 512), 10, 128)}
+CONFIGS = {
+    "mlp_64_32_10_b32": ((64,), (32,), 10, 32),
+    "mlp_784_512_512_10_b128": ((784,), (512, 512), 10, 128),
+}
 
 
 def raw_jax_step(sizes, optimizer):

@@ -11,7 +11,7 @@ Example:
     (2, 3)
 """
 
-from jaxnets import activations, data, losses, models
+from jaxnets import activations, data, distributed, losses, models, optim, plots, train
 from jaxnets.activations import (
     Activation,
     Elu,
@@ -47,7 +47,34 @@ from jaxnets.core import (
     shape_tree,
     stateless,
 )
-from jaxnets.layers import AlphaDropout, BatchNorm, Dense, Dropout, Flatten, LayerNorm, Reshape
+from jaxnets.layers import (
+    GRU,
+    LSTM,
+    RNN,
+    AlphaDropout,
+    AvgPool,
+    BatchNorm,
+    Bidirectional,
+    Conv,
+    ConvTranspose,
+    Dense,
+    DepthwiseConv,
+    Dropout,
+    Embedding,
+    Flatten,
+    GlobalAvgPool,
+    GlobalMaxPool,
+    GroupNorm,
+    LayerNorm,
+    MaxPool,
+    Reshape,
+    SeparableConv,
+    SimpleRNN,
+    StackedRNN,
+    ZeroPadding,
+)
+from jaxnets.remat import remat
+from jaxnets.scan import repeat
 from jaxnets.summary import summary
 from jaxnets.train import (
     FitResult,
@@ -63,9 +90,26 @@ from jaxnets.train import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AvgPool",
+    "Conv",
+    "ConvTranspose",
+    "DepthwiseConv",
+    "GlobalAvgPool",
+    "GlobalMaxPool",
+    "GroupNorm",
+    "MaxPool",
+    "SeparableConv",
+    "ZeroPadding",
     "Activation",
     "AlphaDropout",
     "BatchNorm",
+    "Bidirectional",
+    "Embedding",
+    "GRU",
+    "LSTM",
+    "RNN",
+    "SimpleRNN",
+    "StackedRNN",
     "Dense",
     "Dropout",
     "Elu",
@@ -96,6 +140,7 @@ __all__ = [
     "count_params",
     "create_train_state",
     "data",
+    "distributed",
     "evaluate",
     "fan_in_concat",
     "fan_in_sum",
@@ -108,10 +153,15 @@ __all__ = [
     "make_train_step",
     "models",
     "named",
+    "optim",
+    "remat",
+    "repeat",
     "parallel",
+    "plots",
     "residual",
     "serial",
     "shape_tree",
     "stateless",
     "summary",
+    "train",
 ]

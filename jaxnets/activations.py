@@ -93,7 +93,7 @@ def activation_name(activation: str | Callable | None) -> str:
     return getattr(activation, "__name__", type(activation).__name__)
 
 
-def Activation(  # noqa: N802
+def Activation(
     activation: str | Callable[..., jax.Array], name: str | None = None, **kwargs
 ) -> Layer:
     """A layer that applies an activation elementwise, e.g. ``Activation("relu")``.

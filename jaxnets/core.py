@@ -361,9 +361,7 @@ def parallel(*layers: Layer | tuple[str, Layer], name: str | None = None) -> Lay
     def _check(spec_or_x, what):
         if not isinstance(spec_or_x, (tuple, list)) or len(spec_or_x) != len(children):
             got = len(spec_or_x) if isinstance(spec_or_x, (tuple, list)) else "a single array"
-            raise layer_error(
-                "parallel", f"expected a tuple of {len(children)} {what}, got {got}"
-            )
+            raise layer_error("parallel", f"expected a tuple of {len(children)} {what}, got {got}")
 
     def init(key, input_spec):
         specs = as_spec(input_spec)
@@ -415,7 +413,7 @@ def stateless(
     return Layer(init, apply, kind, name)
 
 
-def Lambda(fn: Callable[[Any], Any], name: str | None = None) -> Layer:  # noqa: N802
+def Lambda(fn: Callable[[Any], Any], name: str | None = None) -> Layer:
     """A layer from any pure function of the input.
 
     Example:
@@ -449,7 +447,9 @@ def fan_in_concat(axis: int = -1, name: str | None = None) -> Layer:
         _check_tuple("FanInConcat")(spec)
         ranks = {len(s.shape) for s in spec}
         if len(ranks) != 1:
-            raise layer_error("FanInConcat", f"inputs of different ranks: {[s.shape for s in spec]}")
+            raise layer_error(
+                "FanInConcat", f"inputs of different ranks: {[s.shape for s in spec]}"
+            )
         shapes = [list(s.shape) for s in spec]
         ax = axis % len(shapes[0])
         for s in shapes:
@@ -609,13 +609,10 @@ def check_tree_matches(expected: PyTree, actual: PyTree, what: str = "params") -
         a = act_paths[path]
         if tuple(a.shape) != tuple(e.shape):
             raise ValueError(
-                f"{what}: '{path}' has shape {tuple(a.shape)}, the model expects "
-                f"{tuple(e.shape)}"
+                f"{what}: '{path}' has shape {tuple(a.shape)}, the model expects {tuple(e.shape)}"
             )
         if jnp.dtype(a.dtype) != jnp.dtype(e.dtype):
-            raise ValueError(
-                f"{what}: '{path}' has dtype {a.dtype}, the model expects {e.dtype}"
-            )
+            raise ValueError(f"{what}: '{path}' has dtype {a.dtype}, the model expects {e.dtype}")
     extra = sorted(set(act_paths) - set(exp_paths))
     if extra:
         raise ValueError(f"{what}: unexpected entries the model does not have: {extra[:5]}")

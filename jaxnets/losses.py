@@ -93,8 +93,11 @@ def correct(outputs: jax.Array, labels: jax.Array) -> jax.Array:
     """
     if outputs.ndim == labels.ndim + 1 and outputs.shape[-1] > 1:
         hits = jnp.argmax(outputs, axis=-1) == labels
-    elif outputs.ndim == labels.ndim and outputs.shape == labels.shape and outputs.shape[-1] > 1 and not (
-        jnp.issubdtype(labels.dtype, jnp.integer)
+    elif (
+        outputs.ndim == labels.ndim
+        and outputs.shape == labels.shape
+        and outputs.shape[-1] > 1
+        and not (jnp.issubdtype(labels.dtype, jnp.integer))
     ):
         hits = jnp.argmax(outputs, axis=-1) == jnp.argmax(labels, axis=-1)
     else:

@@ -1,38 +1,220 @@
-"""Pictures of a training run, written as PNG files (matplotlib, no display needed)."""
+"""Pictures of a training run, written as PNG files (matplotlib's Agg backend, no display).
+
+Every function writes to a temporary name and renames it, so a reader never sees half a
+PNG, and returns the path.
+
+Example:
+    >>> import os, tempfile
+    >>> path = plot_history({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]},
+    ...                     os.path.join(tempfile.mkdtemp(), "curves.png"))
+    >>> os.path.basename(path), os.path.getsize(path) > 1000
+    ('curves.png', True)
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
 
 
-def plot_history(history: Mapping[str, Sequence[float]], path: str) -> str:
-    """Plot loss and accuracy curves (training and validation) per epoch to ``path``.
-
-    The file is written to a temporary name and renamed, so a reader never sees half a
-    PNG. Returns ``path``.
-    """
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [m for m in ("loss", "accuracy") if m in history or f"val_{m}" in history]
-    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 3.6))
-    axes = axes if hasattr(axes, "__len__") else [axes]
-    for ax, metric in zip(axes, panels, strict=False):
-        for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
-            if key in history:
-                values = list(history[key])
-                ax.plot(range(1, len(values) + 1), values, label=label)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
+    return plt
+
+
+def _save(fig, path: str) -> str:
+    plt = _pyplot()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}.png"
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
     os.replace(tmp, path)
     return path
+
+
+def plot_history(history: Mapping[str, Sequence[float]], path: str) -> str:
+    """Curves per epoch, training and validation side by side: one panel for the loss,
+    one per metric (``accuracy``...), and one for the learning rate ``lr`` if logged."""
+    plt = _pyplot()
+    skip = {"epoch_time", "lr"}
+    names = [k for k in history if not k.startswith("val_") and k not in skip]
+    names += [k[4:] for k in history if k.startswith("val_") and k[4:] not in names]
+    names.sort(key=lambda k: k != "loss")  # the loss first, the metrics in their order
+    if "lr" in history:
+        names.append("lr")
+    names = names or ["loss"]
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
+    for ax, metric in zip(axes[0], names, strict=True):
+        curves = [(metric, "train"), (f"val_{metric}", "validation")]
+        for key, label in [("lr", None)] if metric == "lr" else curves:
+            if key in history and len(history[key]):
+                values = list(history[key])
+                ax.plot(range(1, len(values) + 1), values, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("learning rate" if metric == "lr" else metric)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def confusion_matrix(labels: Any, predictions: Any, num_classes: int | None = None) -> np.ndarray:
+    """Counts ``[true, predicted]`` as an integer matrix.
+
+    Example:
+        >>> confusion_matrix([0, 1, 1], [0, 0, 1]).tolist()
+        [[1, 0], [1, 1]]
+    """
+    labels, predictions = np.asarray(labels).ravel(), np.asarray(predictions).ravel()
+    if labels.shape != predictions.shape:
+        raise ValueError(
+            f"confusion_matrix: {labels.size} labels but {predictions.size} predictions"
+        )
+    k = num_classes or int(max(labels.max(initial=0), predictions.max(initial=0))) + 1
+    matrix = np.zeros((k, k), np.int64)
+    np.add.at(matrix, (labels, predictions), 1)
+    return matrix
+
+
+def plot_confusion_matrix(
+    labels: Any,
+    predictions: Any,
+    path: str,
+    *,
+    class_names: Sequence[str] | None = None,
+    normalize: bool = False,
+) -> str:
+    """A confusion matrix (rows: true class, columns: predicted) with counts in the cells;
+    ``normalize`` shows each row's fractions instead."""
+    plt = _pyplot()
+    k = len(class_names) if class_names is not None else None
+    matrix = confusion_matrix(labels, predictions, k)
+    values = matrix / np.maximum(matrix.sum(1, keepdims=True), 1) if normalize else matrix
+    k = matrix.shape[0]
+    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    size = max(4.0, 0.5 * k + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(values, cmap="Blues")
+    ax.set_xticks(range(k), names, rotation=45 if k > 10 else 0)
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    accuracy = np.trace(matrix) / max(matrix.sum(), 1)
+    ax.set_title(f"confusion matrix (accuracy {accuracy:.3f})")
+    limit = values.max() / 2 if values.size else 0
+    for i in range(k):
+        for j in range(k):
+            text = f"{values[i, j]:.2f}" if normalize else str(matrix[i, j])
+            color = "white" if values[i, j] > limit else "black"
+            ax.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _as_images(images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images, np.float32)
+    if images.ndim == 2:  # flat vectors: square them if possible
+        side = math.isqrt(images.shape[1])
+        if side * side != images.shape[1]:
+            raise ValueError(f"cannot show inputs of shape {images.shape} as images")
+        images = images.reshape(-1, side, side, 1)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(
+            f"expected images (N, H, W, 1 or 3) or square vectors, got shape {images.shape}"
+        )
+    low, high = images.min(), images.max()
+    return (images - low) / (high - low) if high > low else np.zeros_like(images)
+
+
+def plot_image_grid(
+    images: Any,
+    labels: Any,
+    predictions: Any | None,
+    path: str,
+    *,
+    class_names: Sequence[str] | None = None,
+    max_images: int = 36,
+) -> str:
+    """A grid of the first ``max_images`` images titled with the true label and, if
+    given, the prediction (red when wrong)."""
+    plt = _pyplot()
+    images = _as_images(images)[:max_images]
+    labels = np.asarray(labels)[: len(images)]
+    preds = None if predictions is None else np.asarray(predictions)[: len(images)]
+    cols = math.ceil(math.sqrt(len(images)))
+    rows = math.ceil(len(images) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.8 * rows), squeeze=False)
+
+    def name(i):
+        return class_names[int(i)] if class_names is not None else str(int(i))
+
+    for idx, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if idx >= len(images):
+            continue
+        image = images[idx]
+        ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
+        if preds is None:
+            ax.set_title(name(labels[idx]), fontsize=8)
+        else:
+            wrong = int(preds[idx]) != int(labels[idx])
+            ax.set_title(
+                f"{name(preds[idx])} (true {name(labels[idx])})",
+                fontsize=8,
+                color="red" if wrong else "black",
+            )
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def first_conv_kernel(params: Mapping[str, Any]) -> np.ndarray | None:
+    """The first 4-D ``kernel`` (HWIO) in the order the layers were built, or None."""
+    for key, value in params.items():
+        if isinstance(value, Mapping):
+            found = first_conv_kernel(value)
+            if found is not None:
+                return found
+        elif key == "kernel" and np.ndim(value) == 4:
+            return np.asarray(value)
+    return None
+
+
+def plot_filters(kernel_or_params: Any, path: str, *, max_filters: int = 64) -> str:
+    """The first convolution's filters as small images, one per output channel.
+
+    Takes an HWIO kernel or a params tree (its :func:`first_conv_kernel`). Filters over
+    three input channels are shown in colour, others as the mean over input channels.
+    """
+    plt = _pyplot()
+    kernel = (
+        first_conv_kernel(kernel_or_params)
+        if isinstance(kernel_or_params, Mapping)
+        else np.asarray(kernel_or_params)
+    )
+    if kernel is None or kernel.ndim != 4:
+        raise ValueError("plot_filters: expected an HWIO kernel or params with a 4-D 'kernel'")
+    filters = np.moveaxis(kernel, -1, 0)[:max_filters]  # (O, H, W, I)
+    if filters.shape[-1] != 3:
+        filters = filters.mean(axis=-1, keepdims=True)
+    cols = math.ceil(math.sqrt(len(filters)))
+    rows = math.ceil(len(filters) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.2 * rows), squeeze=False)
+    for idx, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if idx < len(filters):
+            f = filters[idx]
+            low, high = f.min(), f.max()
+            f = (f - low) / (high - low) if high > low else np.zeros_like(f)
+            ax.imshow(f[..., 0] if f.shape[-1] == 1 else f, cmap="gray")
+    fig.suptitle(f"first-layer filters {tuple(kernel.shape)} (HWIO)", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -38,8 +38,15 @@ def summary(model: Layer, input_spec: SpecLike, *, print_fn=print) -> str:
             (name, r.kind, _shape_str(r.output_spec), f"{r.param_count:,}", f"{r.state_count:,}")
         )
     if len(rows) == 1:  # a single leaf layer
-        rows.append((model.name or model.kind.lower(), model.kind, _shape_str(out_spec),
-                     f"{n_params:,}", f"{n_state:,}"))
+        rows.append(
+            (
+                model.name or model.kind.lower(),
+                model.kind,
+                _shape_str(out_spec),
+                f"{n_params:,}",
+                f"{n_state:,}",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     line = "-" * (sum(widths) + 8)
 

@@ -1,9 +1,9 @@
 """Registry cases for the core layers and combinators."""
 
 import jax.numpy as jnp
+from layer_cases import LayerCase
 
 import jaxnets as jn
-from layer_cases import LayerCase
 
 CASES = [
     LayerCase("dense", lambda: jn.Dense(5), (3, 4)),
@@ -14,8 +14,18 @@ CASES = [
     *[
         LayerCase(f"act_{name}", (lambda n=name: jn.Activation(n)), (3, 5))
         for name in [
-            "identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu",
-            "silu", "softplus", "softmax", "log_softmax",
+            "identity",
+            "sigmoid",
+            "tanh",
+            "relu",
+            "leaky_relu",
+            "elu",
+            "selu",
+            "gelu",
+            "silu",
+            "softplus",
+            "softmax",
+            "log_softmax",
         ]
     ],
     LayerCase("dropout", lambda: jn.Dropout(0.3), (4, 6)),

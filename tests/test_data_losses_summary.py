@@ -70,7 +70,9 @@ def test_softmax_cross_entropy_integer_and_one_hot_agree_with_numpy():
     expected = -logp[np.arange(2), labels]
     np.testing.assert_allclose(jn.losses.softmax_cross_entropy(logits, labels), expected, rtol=1e-6)
     one_hot = jax.nn.one_hot(labels, 3)
-    np.testing.assert_allclose(jn.losses.softmax_cross_entropy(logits, one_hot), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        jn.losses.softmax_cross_entropy(logits, one_hot), expected, rtol=1e-6
+    )
     with pytest.raises(ValueError, match="integer labels must have shape"):
         jn.losses.softmax_cross_entropy(logits, jnp.array([0, 1, 2]))
 

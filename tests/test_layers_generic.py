@@ -8,7 +8,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.test_util import check_grads
-
 from layer_cases import LayerCase, all_cases
 
 CASES = all_cases()
@@ -98,14 +97,22 @@ def test_grads_match_finite_differences(case):
         )
         params, state = to64(params), to64(state)
         x = to64(make_input(case))
-        weights = to64(jax.tree.map(lambda a: jnp.cos(jnp.arange(a.size).reshape(a.shape) * 1.0),
-                                    jax.eval_shape(lambda: layer.apply(params, state, x,
-                                                   key=jax.random.key(4), train=False)[0])))
+        weights = to64(
+            jax.tree.map(
+                lambda a: jnp.cos(jnp.arange(a.size).reshape(a.shape) * 1.0),
+                jax.eval_shape(
+                    lambda: layer.apply(params, state, x, key=jax.random.key(4), train=False)[0]
+                ),
+            )
+        )
         for train in modes(case):
 
             def objective(p, x, train=train):
                 y, _ = layer.apply(p, state, x, key=jax.random.key(4), train=train)
-                return sum(jnp.sum(a * w) for a, w in zip(jax.tree.leaves(y), jax.tree.leaves(weights), strict=True))
+                return sum(
+                    jnp.sum(a * w)
+                    for a, w in zip(jax.tree.leaves(y), jax.tree.leaves(weights), strict=True)
+                )
 
             if case.int_input_max is None:
                 args = (params, x)
@@ -115,8 +122,9 @@ def test_grads_match_finite_differences(case):
                 f = lambda p, train=train: objective(p, x, train)  # noqa: E731
             if not jax.tree.leaves(args[0]) and case.int_input_max is not None:
                 continue
-            check_grads(f, args, order=1, modes=["rev"], atol=case.grad_atol,
-                        rtol=case.grad_rtol, eps=1e-6)
+            check_grads(
+                f, args, order=1, modes=["rev"], atol=case.grad_atol, rtol=case.grad_rtol, eps=1e-6
+            )
 
 
 def test_dtype_is_preserved(case):
@@ -178,8 +186,28 @@ def test_same_key_same_init_different_key_different_init(case):
     a = layer.init(jax.random.key(0), spec_of(case))[1]
     b = layer.init(jax.random.key(0), spec_of(case))[1]
     chex.assert_trees_all_equal(a, b)
-    leaves = [np.asarray(x) for x in jax.tree.leaves(layer.init(jax.random.key(1), spec_of(case))[1])]
+    leaves = [
+        np.asarray(x) for x in jax.tree.leaves(layer.init(jax.random.key(1), spec_of(case))[1])
+    ]
     random_leaves = [x for x in leaves if np.unique(x).size > 1]
     if random_leaves:
         others = [np.asarray(x) for x in jax.tree.leaves(a) if np.unique(x).size > 1]
         assert any(not np.array_equal(p, q) for p, q in zip(random_leaves, others, strict=True))
+
+
+def test_jitted_gradient_equals_eager_gradient(case):
+    """``jit(grad(...))`` must work (reduce_window with a traced init value does not)."""
+    if not case.check_grads:
+        pytest.skip(case.skip_grads_reason)
+    layer = case.make()
+    _, params, state = layer.init(jax.random.key(0), spec_of(case))
+    x = make_input(case)
+    for train in modes(case):
+
+        def objective(p, train=train):
+            y, _ = layer.apply(p, state, x, key=jax.random.key(7), train=train)
+            return sum(jnp.sum(jnp.sin(leaf.astype(jnp.float32))) for leaf in jax.tree.leaves(y))
+
+        eager = jax.grad(objective)(params)
+        jitted = jax.jit(jax.grad(objective))(params)
+        chex.assert_trees_all_close(eager, jitted, rtol=1e-4, atol=1e-5)

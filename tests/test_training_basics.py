@@ -21,7 +21,9 @@ def test_same_seed_same_numbers_and_different_seed_differs():
         _fit(model, data, optimizer=optax.adam(1e-2), epochs=3, batch_size=16, seed=s)
         for s in (0, 0, 1)
     ]
-    for a, b in zip(jax.tree.leaves(runs[0].state.params), jax.tree.leaves(runs[1].state.params)):
+    for a, b in zip(
+        jax.tree.leaves(runs[0].state.params), jax.tree.leaves(runs[1].state.params), strict=True
+    ):
         np.testing.assert_array_equal(a, b)
     assert runs[0].history["loss"] == runs[1].history["loss"]
     assert runs[0].history["loss"] != runs[2].history["loss"]
@@ -43,14 +45,28 @@ def test_train_step_compiles_once():
 def test_perceptron_cannot_learn_xor_but_mlp_does():
     data = jn.data.xor(repeat=8)
     opt = optax.adam(0.05)
-    linear = _fit(jn.models.perceptron(1), data, optimizer=opt, loss="sigmoid_binary_cross_entropy",
-                  epochs=150, batch_size=32)
-    mlp = _fit(jn.models.mlp((8,), 1, activation="tanh"), data, optimizer=opt,
-               loss="sigmoid_binary_cross_entropy", epochs=150, batch_size=32)
+    linear = _fit(
+        jn.models.perceptron(1),
+        data,
+        optimizer=opt,
+        loss="sigmoid_binary_cross_entropy",
+        epochs=150,
+        batch_size=32,
+    )
+    mlp = _fit(
+        jn.models.mlp((8,), 1, activation="tanh"),
+        data,
+        optimizer=opt,
+        loss="sigmoid_binary_cross_entropy",
+        epochs=150,
+        batch_size=32,
+    )
     x, y = jn.data.xor()
     predict = jn.make_predict
     lin_out = predict(jn.models.perceptron(1))(linear.state.params, linear.state.state, x)
-    mlp_out = predict(jn.models.mlp((8,), 1, activation="tanh"))(mlp.state.params, mlp.state.state, x)
+    mlp_out = predict(jn.models.mlp((8,), 1, activation="tanh"))(
+        mlp.state.params, mlp.state.state, x
+    )
     lin_acc = float(jn.losses.accuracy(lin_out, jnp.asarray(y)))
     mlp_acc = float(jn.losses.accuracy(mlp_out, jnp.asarray(y)))
     assert lin_acc <= 0.75, "a linear model cannot separate XOR"
@@ -62,6 +78,7 @@ def test_deep_selu_mlp_self_normalises_at_init():
     model = jn.models.mlp((width,) * depth, 10, activation="selu")
     _, params, state = model.init(jax.random.key(0), (1024, width))
     x = jax.random.normal(jax.random.key(1), (1024, width))
+
     def propagate(params, activation):
         h = x
         for i in range(depth):
@@ -88,11 +105,13 @@ def test_deep_selu_mlp_trains_on_digits():
 
 def test_batchnorm_averages_converge_to_data_statistics():
     rng = np.random.default_rng(0)
-    data = rng.normal(loc=[3.0, -2.0, 0.5], scale=[2.0, 0.5, 1.0], size=(4096, 3)).astype(np.float32)
+    data = rng.normal(loc=[3.0, -2.0, 0.5], scale=[2.0, 0.5, 1.0], size=(4096, 3)).astype(
+        np.float32
+    )
     bn = jn.BatchNorm(momentum=0.9)
     _, params, state = bn.init(jax.random.key(0), (256, 3))
     apply = jax.jit(lambda s, x: bn.apply(params, s, x, train=True))
-    for epoch in range(5):
+    for _epoch in range(5):
         for i in range(0, 4096, 256):
             _, state = apply(state, data[i : i + 256])
     np.testing.assert_allclose(state["mean"], data.mean(0), atol=0.05)
@@ -111,7 +130,9 @@ def test_batchnorm_inference_uses_moving_averages_and_training_uses_batch():
     y_train, new = bn.apply(params, state, x, train=True)
     xb = np.asarray(x)
     np.testing.assert_allclose(y_train, (xb - xb.mean(0)) / np.sqrt(xb.var(0) + 1e-5), rtol=1e-5)
-    np.testing.assert_allclose(new["mean"], 0.99 * np.array([1.0, -1.0]) + 0.01 * xb.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(
+        new["mean"], 0.99 * np.array([1.0, -1.0]) + 0.01 * xb.mean(0), rtol=1e-6
+    )
 
 
 def test_batchnorm_running_variance_starts_at_one():
@@ -148,8 +169,10 @@ def test_evaluation_counts_every_example_once():
     ts = jn.create_train_state(model, optax.sgd(0.1), (4, 2))
     eval_step = jn.make_eval_step(model, "softmax_cross_entropy")
     batch_sizes = (3, 4, 10, 16)
-    counts = [float(sum(eval_step(ts, b)["count"] for b in jn.data.eval_batches(data, bs)))
-              for bs in batch_sizes]
+    counts = [
+        float(sum(eval_step(ts, b)["count"] for b in jn.data.eval_batches(data, bs)))
+        for bs in batch_sizes
+    ]
     assert counts == [10.0] * 4
     results = [jn.evaluate(eval_step, ts, data, bs) for bs in batch_sizes]
     for r in results[1:]:
@@ -163,5 +186,49 @@ def test_non_finite_loss_stops_with_the_step():
         return jnp.full(outputs.shape[:1], jnp.nan)
 
     with pytest.raises(FloatingPointError, match="at step 0"):
-        _fit(jn.models.perceptron(2), data, optimizer=optax.sgd(0.1), loss=exploding,
-             epochs=1, batch_size=4)
+        _fit(
+            jn.models.perceptron(2),
+            data,
+            optimizer=optax.sgd(0.1),
+            loss=exploding,
+            epochs=1,
+            batch_size=4,
+        )
+
+
+def test_key_is_passed_only_to_models_that_use_randomness():
+    from jaxnets.train.step import model_uses_key
+
+    x = jnp.ones((4, 5))
+    for model, expected in [
+        (jn.models.mlp((8,), 3), False),
+        (jn.models.mlp((8,), 3, batch_norm=True), False),
+        (jn.models.mlp((8,), 3, dropout=0.2), True),
+        (jn.serial(jn.Dense(3), jn.AlphaDropout(0.1)), True),
+    ]:
+        _, params, state = model.init(jax.random.key(0), x.shape)
+        assert model_uses_key(model, params, state, x) is expected
+
+
+def test_train_step_uses_fold_in_of_the_run_key_and_step():
+    model = jn.serial(jn.Dense(4), jn.Dropout(0.5), jn.Dense(2))
+    opt = optax.sgd(0.1)
+    ts = jn.create_train_state(model, opt, (8, 3), seed=3)
+    batch = (np.ones((8, 3), np.float32), np.zeros(8, np.int32))
+    step = jn.make_train_step(model, "softmax_cross_entropy", opt, donate=False)
+    ts1, _ = step(ts, batch)
+    ts2, _ = step(ts1, batch)
+    assert int(ts2.step) == 2
+
+    def reference(params, i):
+        key = jax.random.fold_in(ts.key, i)
+
+        def loss(p):
+            out, _ = model.apply(p, {}, batch[0], key=key, train=True)
+            return jn.losses.softmax_cross_entropy(out, batch[1]).mean()
+
+        return jax.tree.map(lambda p, g: p - 0.1 * g, params, jax.grad(loss)(params))
+
+    expected = reference(reference(ts.params, 0), 1)
+    for a, b in zip(jax.tree.leaves(ts2.params), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

@@ -1,5 +1,14 @@
 """Data: in-memory data sets, batching, and the built-in data sets."""
 
+from jaxnets.data.augment import (
+    Augment,
+    augmentation,
+    random_brightness,
+    random_contrast,
+    random_crop,
+    random_flip,
+    random_translate,
+)
 from jaxnets.data.dataset import (
     ArrayDataset,
     batches,
@@ -9,16 +18,51 @@ from jaxnets.data.dataset import (
     steps_per_epoch,
 )
 from jaxnets.data.digits import load_digits
+from jaxnets.data.readers import (
+    load_cifar10,
+    load_fashion_mnist,
+    load_mnist,
+    read_cifar10_batch,
+    read_idx,
+)
 from jaxnets.data.synthetic import two_spirals, xor
+from jaxnets.data.text import (
+    CharVocab,
+    Windows,
+    bigram_bits_per_char,
+    load_text,
+    split_text,
+    stdlib_corpus,
+    tbptt_windows,
+)
 
 __all__ = [
     "ArrayDataset",
+    "Augment",
+    "CharVocab",
+    "Windows",
+    "augmentation",
     "batches",
+    "bigram_bits_per_char",
     "epoch_order",
     "eval_batches",
+    "load_cifar10",
     "load_digits",
+    "load_fashion_mnist",
+    "load_mnist",
+    "load_text",
     "prefetch_to_device",
+    "random_brightness",
+    "random_contrast",
+    "random_crop",
+    "random_flip",
+    "random_translate",
+    "read_cifar10_batch",
+    "read_idx",
+    "split_text",
+    "stdlib_corpus",
     "steps_per_epoch",
+    "tbptt_windows",
     "two_spirals",
     "xor",
 ]

@@ -25,4 +25,6 @@ def load_digits() -> tuple[ArrayDataset, ArrayDataset]:
     labels = bunch.target.astype(np.int32)
     n_test = len(images) - len(images) // 2
     split = len(images) - n_test
-    return ArrayDataset(images[:split], labels[:split]), ArrayDataset(images[split:], labels[split:])
+    return ArrayDataset(images[:split], labels[:split]), ArrayDataset(
+        images[split:], labels[split:]
+    )

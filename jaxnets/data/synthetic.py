@@ -19,7 +19,9 @@ def xor(repeat: int = 1) -> ArrayDataset:
     return ArrayDataset(np.tile(x, (repeat, 1)), np.tile(y, repeat))
 
 
-def two_spirals(n: int = 400, noise: float = 0.1, turns: float = 1.5, seed: int = 0) -> ArrayDataset:
+def two_spirals(
+    n: int = 400, noise: float = 0.1, turns: float = 1.5, seed: int = 0
+) -> ArrayDataset:
     """Two interleaved spirals in the plane, ``n`` points each half, labels 0 and 1.
 
     Example:

@@ -24,7 +24,7 @@ from jaxnets.core import (
 Initializer = Callable[..., jax.Array]
 
 
-def Dense(  # noqa: N802
+def Dense(
     features: int,
     *,
     activation: str | Callable | None = None,
@@ -62,7 +62,7 @@ def Dense(  # noqa: N802
     def apply(params, state, x, *, key=None, train):
         check_floating(kind, x)
         if x.ndim < 1:
-            raise layer_error(kind, f"expected an input of rank >= 1, got a scalar")
+            raise layer_error(kind, "expected an input of rank >= 1, got a scalar")
         kernel = param(params, "kernel", kind)
         if kernel.shape != (x.shape[-1], features):
             raise layer_error(
@@ -87,7 +87,7 @@ def Dense(  # noqa: N802
     return Layer(init, apply, kind, name)
 
 
-def Flatten(name: str | None = None) -> Layer:  # noqa: N802
+def Flatten(name: str | None = None) -> Layer:
     """Flatten every axis but the batch axis: ``(B, d1, d2, ...) -> (B, d1*d2*...)``."""
 
     def check(spec):
@@ -96,7 +96,7 @@ def Flatten(name: str | None = None) -> Layer:  # noqa: N802
     return stateless("Flatten", lambda x: x.reshape(x.shape[0], -1), name=name, check=check)
 
 
-def Reshape(shape: tuple[int, ...], name: str | None = None) -> Layer:  # noqa: N802
+def Reshape(shape: tuple[int, ...], name: str | None = None) -> Layer:
     """Reshape every example to ``shape`` (the batch axis is kept; one -1 allowed)."""
     shape = tuple(shape)
 
@@ -104,15 +104,11 @@ def Reshape(shape: tuple[int, ...], name: str | None = None) -> Layer:  # noqa: 
         check_rank("Reshape", spec, 1, " (batch, ...)")
         size = math.prod(spec.shape[1:])
         known = math.prod(d for d in shape if d != -1)
-        if shape.count(-1) > 1 or (
-            size % known if -1 in shape else size != known
-        ):
+        if shape.count(-1) > 1 or (size % known if -1 in shape else size != known):
             raise layer_error(
                 "Reshape",
                 f"cannot reshape examples of shape {tuple(spec.shape[1:])} "
                 f"({size} values) to {shape}",
             )
 
-    return stateless(
-        "Reshape", lambda x: x.reshape((x.shape[0],) + shape), name=name, check=check
-    )
+    return stateless("Reshape", lambda x: x.reshape((x.shape[0],) + shape), name=name, check=check)

@@ -26,7 +26,7 @@ def _need_key(kind: str, key):
         )
 
 
-def Dropout(rate: float, name: str | None = None) -> Layer:  # noqa: N802
+def Dropout(rate: float, name: str | None = None) -> Layer:
     """Inverted dropout: drop each unit with probability ``rate`` and scale by 1/(1-rate).
 
     In inference (``train=False``) it is the identity. Training needs ``key=``.
@@ -58,7 +58,7 @@ _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
 
 
-def AlphaDropout(rate: float, name: str | None = None) -> Layer:  # noqa: N802
+def AlphaDropout(rate: float, name: str | None = None) -> Layer:
     """Dropout that keeps SELU activations at mean 0 and variance 1 (Klambauer et al. 2017).
 
     Dropped units are set to SELU's negative saturation value ``-scale * alpha``, then an

@@ -133,3 +133,70 @@ def LayerNorm(  # noqa: N802
         return spec, _affine_params(spec.shape[-1], use_scale, use_bias, param_dtype), {}
 
     return Layer(init, apply, kind, name)
+
+
+def GroupNorm(
+    num_groups: int = 32,
+    epsilon: float = 1e-5,
+    *,
+    use_scale: bool = True,
+    use_bias: bool = True,
+    param_dtype=jnp.float32,
+    name: str | None = None,
+) -> Layer:
+    """Group normalisation (Wu & He 2018): the channels (last axis) are split into
+    ``num_groups`` contiguous groups, and each example is normalised over its spatial axes
+    and the channels of each group, as flax's ``nn.GroupNorm``.
+
+    Independent of the batch and the same in training and inference; ``params =
+    {"scale", "bias"}`` per channel. ``num_groups`` must divide the channels
+    (``num_groups=1`` normalises each example over all its values; one group per channel
+    is instance normalisation). Statistics are computed in at least float32.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, jaxnets as jn
+        >>> gn = jn.GroupNorm(num_groups=2)
+        >>> _, params, _ = gn.init(jax.random.key(0), (1, 4, 4, 6))
+        >>> x = jax.random.normal(jax.random.key(1), (1, 4, 4, 6))
+        >>> y, _ = gn.apply(params, {}, x, train=False)
+        >>> round(float(y[..., :3].std()), 3), round(float(y[..., 3:].mean()), 3)
+        (1.0, 0.0)
+    """
+    if not isinstance(num_groups, int) or isinstance(num_groups, bool) or num_groups < 1:
+        raise ValueError(f"GroupNorm: num_groups must be a positive int, got {num_groups!r}")
+    if epsilon <= 0:
+        raise ValueError(f"GroupNorm: epsilon must be positive, got {epsilon}")
+    kind = "GroupNorm"
+
+    def check_groups(shape):
+        if len(shape) < 2:
+            raise layer_error(
+                kind, f"expected an input (batch, ..., channels), got shape {tuple(shape)}"
+            )
+        if shape[-1] % num_groups:
+            raise layer_error(
+                kind,
+                f"num_groups={num_groups} must divide the channels, got {shape[-1]} channels "
+                f"(input shape {tuple(shape)})",
+            )
+
+    def apply(params, state, x, *, key=None, train):
+        check_floating(kind, x)
+        check_groups(x.shape)
+        channels = x.shape[-1]
+        xc = x.astype(_compute_dtype(x))
+        grouped = xc.reshape((*x.shape[:-1], num_groups, channels // num_groups))
+        axes = (*range(1, x.ndim - 1), x.ndim)
+        mean = jnp.mean(grouped, axis=axes, keepdims=True)
+        var = jnp.mean(jnp.square(grouped - mean), axis=axes, keepdims=True)
+        y = ((grouped - mean) * jax.lax.rsqrt(var + epsilon)).reshape(x.shape)
+        y = _affine(params, y, kind, channels, use_scale, use_bias)
+        return y.astype(x.dtype), state
+
+    def init(key, input_spec):
+        spec = as_spec(input_spec)
+        check_rank(kind, spec, 2, " (batch, ..., channels)")
+        check_groups(spec.shape)
+        return spec, _affine_params(spec.shape[-1], use_scale, use_bias, param_dtype), {}
+
+    return Layer(init, apply, kind, name)

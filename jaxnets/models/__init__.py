@@ -1,5 +1,48 @@
 """Ready-made networks, each a function that returns a :class:`jaxnets.Layer`."""
 
+from jaxnets.models.char_rnn import char_rnn, evaluate_bpc, sample, train_char_lm
+from jaxnets.models.cifar_resnet import (
+    cifar_resnet,
+    resnet20,
+    resnet32,
+    resnet44,
+    resnet56,
+    resnet110,
+)
+from jaxnets.models.inception import inception_v3
+from jaxnets.models.lenet import lenet5
 from jaxnets.models.mlp import mlp, perceptron
+from jaxnets.models.resnet import resnet, resnet18, resnet34, resnet50, resnet101, resnet152
+from jaxnets.models.sequence import lstm_classifier
+from jaxnets.models.vgg import vgg, vgg11, vgg13, vgg16, vgg19
+from jaxnets.models.xception import xception
 
-__all__ = ["mlp", "perceptron"]
+__all__ = [
+    "char_rnn",
+    "cifar_resnet",
+    "evaluate_bpc",
+    "inception_v3",
+    "lenet5",
+    "lstm_classifier",
+    "mlp",
+    "perceptron",
+    "resnet",
+    "resnet18",
+    "resnet20",
+    "resnet32",
+    "resnet34",
+    "resnet44",
+    "resnet50",
+    "resnet56",
+    "resnet101",
+    "resnet110",
+    "resnet152",
+    "sample",
+    "train_char_lm",
+    "vgg",
+    "vgg11",
+    "vgg13",
+    "vgg16",
+    "vgg19",
+    "xception",
+]

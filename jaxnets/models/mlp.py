@@ -61,4 +61,3 @@ def mlp(
         layers.append((f"hidden_{i}", serial(*block)))
     layers.append(("logits", Dense(num_classes)))
     return serial(*layers, name=name)
-

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 import jax
-import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from jaxnets import distributed
 from jaxnets.core import Layer
 from jaxnets.data.dataset import (
     ArrayDataset,
@@ -19,10 +19,13 @@ from jaxnets.data.dataset import (
     prefetch_to_device,
     steps_per_epoch,
 )
+from jaxnets.optim import learning_rate, wrap
+from jaxnets.train.callbacks import Callback, Checkpointing, History, Run
+from jaxnets.train.checkpoint import CheckpointManager
+from jaxnets.train.precision import Policy
+from jaxnets.train.precision import policy as get_policy
 from jaxnets.train.state import TrainState, create_train_state
 from jaxnets.train.step import MetricFn, make_eval_step, make_train_step
-
-History = dict[str, list[float]]
 
 
 class FitResult(NamedTuple):
@@ -37,10 +40,20 @@ def evaluate(
     train_state: TrainState,
     data: ArrayDataset,
     batch_size: int = 256,
+    mesh: distributed.MeshLike | None = None,
 ) -> dict[str, float]:
-    """Mean loss and metrics over every example of ``data`` exactly once."""
+    """Mean loss and metrics over every example of ``data`` exactly once.
+
+    With ``mesh`` (the one the eval step was made with) each batch is split over its
+    devices: the batch size is rounded up to a multiple of them, the last batch padded.
+    """
     totals: dict[str, float] = {}
-    for batch in prefetch_to_device(eval_batches(data, batch_size)):
+    if mesh is None:
+        stream = prefetch_to_device(eval_batches(data, batch_size))
+    else:
+        size = distributed.eval_batch_size(batch_size, mesh)
+        stream = distributed.prefetch(eval_batches(data, size), mesh, per_process=False)
+    for batch in stream:
         for name, value in eval_step(train_state, batch).items():
             totals[name] = totals.get(name, 0.0) + value
     totals = {k: float(v) for k, v in totals.items()}
@@ -48,14 +61,44 @@ def evaluate(
     return {name: value / count for name, value in totals.items()}
 
 
-def _check_finite(values: np.ndarray, first_step: int) -> None:
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        step = first_step + int(bad[0])
-        raise FloatingPointError(
-            f"fit: the training loss became {values[bad[0]]} at step {step}; lower the "
-            f"learning rate, clip gradients (optax.clip_by_global_norm) or check the inputs"
-        )
+def build_steps(
+    model: Layer,
+    loss: str | Callable,
+    optimizer: optax.GradientTransformation,
+    *,
+    metrics: Mapping[str, MetricFn] | None = None,
+    precision: str | Policy | None = None,
+    with_eval: bool = True,
+    mesh: distributed.MeshLike | None = None,
+) -> tuple[Callable, Callable | None]:
+    """The jitted train step and (if ``with_eval``) eval step that :func:`fit` uses."""
+    train_step = make_train_step(
+        model, loss, optimizer, metrics=metrics, precision=precision, mesh=mesh
+    )
+    eval_step = (
+        make_eval_step(model, loss, metrics=metrics, precision=precision, mesh=mesh)
+        if with_eval
+        else None
+    )
+    return train_step, eval_step
+
+
+def _resume(manager: CheckpointManager, ts: TrainState, run: Run) -> TrainState:
+    """Restore the newest checkpoint into ``ts`` and ``run``; unchanged if there is none."""
+    restored = manager.restore(ts)
+    if restored is None:
+        return ts
+    ts, meta = restored
+    for name in ("seed", "batch_size", "steps_per_epoch"):
+        if meta[name] != getattr(run, name):
+            raise ValueError(
+                f"fit: cannot resume from {manager.directory}: it was written with "
+                f"{name}={meta[name]}, this run has {name}={getattr(run, name)}"
+            )
+    run.step, run.epoch, run.batch = meta["step"], meta["epoch"], meta["batch"]
+    run.history = {k: list(v) for k, v in meta["history"].items()}
+    run.epoch_metrics = list(meta["epoch_metrics"])
+    return ts
 
 
 def fit(
@@ -72,14 +115,50 @@ def fit(
     train_state: TrainState | None = None,
     progress: bool = True,
     eval_batch_size: int = 256,
+    callbacks: Sequence[Callback] = (),
+    checkpoint_dir: str | None = None,
+    resume: bool = False,
+    keep_checkpoints: int = 3,
+    checkpoint_monitor: str | None = None,
+    checkpoint_mode: str = "min",
+    checkpoint_every_steps: int | None = None,
+    precision: str | Policy | None = None,
+    loss_scale: float | None = None,
+    clip_norm: float | None = None,
+    accumulate_steps: int = 1,
+    mesh: distributed.MeshLike | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train_data`` for ``epochs`` epochs and return state and history.
 
     Each epoch shuffles with ``(seed, epoch)``, runs one jitted step per full batch
     (the step compiles once), then evaluates on ``val_data`` if given. The history holds
-    per-epoch means: ``loss``, the metrics, ``val_loss``, ``val_<metric>`` and
+    per-epoch means: ``loss``, the metrics, ``val_loss``, ``val_<metric>``, ``lr`` (when
+    the optimizer records it, see :func:`jaxnets.optim.make_optimizer`) and
     ``epoch_time``. The same seed gives the same numbers. A non-finite training loss
-    stops the run with a FloatingPointError naming the step.
+    stops the run with a FloatingPointError naming the step, before any checkpoint holds
+    it.
+
+    Args:
+        callbacks: :class:`~jaxnets.train.callbacks.Callback` objects, called in order.
+        checkpoint_dir: save the whole train state there at every epoch end (and every
+            ``checkpoint_every_steps`` steps), keeping the newest ``keep_checkpoints``
+            and ``best.jnc`` by ``checkpoint_monitor`` (default ``val_loss`` with
+            ``val_data``, else ``loss``; ``checkpoint_mode`` "min" or "max").
+        resume: continue from the newest checkpoint in ``checkpoint_dir`` (if any) up to
+            ``epochs`` epochs in all; on CPU the result is bitwise that of an
+            uninterrupted run. Without ``resume``, a given ``train_state`` trains
+            ``epochs`` more epochs.
+        precision: ``"float32"`` (default), ``"bfloat16"`` or ``"float16"`` compute with
+            float32 parameters (see :mod:`jaxnets.train.precision`); ``loss_scale``
+            overrides float16's default of 2**15.
+        clip_norm: clip gradients to this global norm (``optax.clip_by_global_norm``).
+        accumulate_steps: average the gradients of this many batches per update
+            (``optax.MultiSteps``); ``train_state.step`` counts batches.
+        mesh: train on every device of a :func:`jaxnets.distributed.make_mesh` mesh (or a
+            :func:`~jaxnets.distributed.fully_sharded` plan): each batch is split over the
+            devices, the state replicated (or sharded); ``batch_size`` must be a multiple
+            of the devices. With several processes, ``train_data`` and ``batch_size`` are
+            this process's (see :func:`jaxnets.distributed.host_shard`).
 
     Example:
         >>> import optax, jaxnets as jn
@@ -93,39 +172,83 @@ def fit(
     train_data.check()
     if epochs < 0:
         raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
+    if resume and checkpoint_dir is None:
+        raise ValueError("fit: resume=True needs checkpoint_dir= (where the checkpoints are)")
+    if mesh is not None:
+        distributed.check_batch_size(batch_size, mesh)
+    optimizer = wrap(optimizer, clip_norm=clip_norm, accumulate_steps=accumulate_steps)
+    mixed = get_policy(precision, loss_scale)
     input_spec = jax.ShapeDtypeStruct(
-        (batch_size,) + train_data.inputs.shape[1:], train_data.inputs.dtype
+        (batch_size, *train_data.inputs.shape[1:]), train_data.inputs.dtype
     )
     ts = train_state or create_train_state(model, optimizer, input_spec, seed=seed)
-    train_step = make_train_step(model, loss, optimizer, metrics=metrics)
-    eval_step = make_eval_step(model, loss, metrics=metrics) if val_data is not None else None
+    train_step, eval_step = build_steps(
+        model,
+        loss,
+        optimizer,
+        metrics=metrics,
+        precision=mixed,
+        with_eval=val_data is not None,
+        mesh=mesh,
+    )
     n_steps = steps_per_epoch(train_data, batch_size)
     if n_steps == 0:
         raise ValueError(
             f"fit: batch_size {batch_size} exceeds the {len(train_data)} training examples"
         )
-    history: History = {}
-    first_epoch = int(ts.step) // n_steps
-    last_epoch = first_epoch + epochs
-    bar = tqdm(total=epochs * n_steps, disable=not progress, dynamic_ncols=True, unit="step")
-    for epoch in range(first_epoch, last_epoch):
-        start = time.perf_counter()
-        bar.set_description(f"epoch {epoch + 1}/{last_epoch}")
-        first_step = int(ts.step)
-        step_metrics = []
-        for batch in prefetch_to_device(batches(train_data, batch_size, seed=seed, epoch=epoch)):
-            ts, m = train_step(ts, batch)
-            step_metrics.append(m)
-            bar.update(1)
-        epoch_means = jax.device_get(jax.tree.map(lambda *v: np.stack(v), *step_metrics))
-        _check_finite(np.asarray(epoch_means["loss"]), first_step)
-        record = {k: float(np.mean(v)) for k, v in epoch_means.items()}
-        if eval_step is not None:
-            val = evaluate(eval_step, ts, val_data, eval_batch_size)
-            record.update({f"val_{k}": v for k, v in val.items()})
-        record["epoch_time"] = time.perf_counter() - start
-        for k, v in record.items():
-            history.setdefault(k, []).append(v)
-        bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "epoch_time"})
-    bar.close()
-    return FitResult(ts, history)
+    run = Run(ts, epochs, n_steps, seed, batch_size, checkpoint_dir=checkpoint_dir)
+    run.step = int(ts.step)
+    run.epoch = run.step // n_steps
+    callbacks = list(callbacks)
+    if checkpoint_dir is not None:
+        monitor = checkpoint_monitor or ("val_loss" if val_data is not None else "loss")
+        manager = CheckpointManager(
+            checkpoint_dir, keep=keep_checkpoints, monitor=monitor, mode=checkpoint_mode
+        )
+        if resume:
+            ts = _resume(manager, ts, run)
+        callbacks.append(Checkpointing(manager, every_steps=checkpoint_every_steps))
+    if not resume:
+        run.epochs = run.epoch + epochs
+    run.train_state = ts
+    remaining = max(0, (run.epochs - run.epoch) * n_steps - run.batch)
+    bar = tqdm(total=remaining, disable=not progress, dynamic_ncols=True, unit="step")
+    try:
+        for cb in callbacks:
+            cb.on_train_begin(run)
+        while run.epoch < run.epochs and not run.stop_training:
+            start = time.perf_counter()
+            bar.set_description(f"epoch {run.epoch + 1}/{run.epochs}")
+            data = batches(train_data, batch_size, seed=seed, epoch=run.epoch, start=run.batch)
+            stream = prefetch_to_device(data) if mesh is None else distributed.prefetch(data, mesh)
+            for batch in stream:
+                ts, m = train_step(ts, batch)
+                run.train_state, run.step, run.batch = ts, run.step + 1, run.batch + 1
+                run.pending.append(m)
+                bar.update(1)
+                stops = [cb.on_step_end(run, m) for cb in callbacks]
+                if any(stops):
+                    run.stop_training = True
+                    break
+            run.check_finite()
+            if run.batch < n_steps:  # a callback stopped mid-epoch
+                break
+            record = run.epoch_means()
+            run.epoch, run.batch, run.epoch_metrics = run.epoch + 1, 0, []
+            if eval_step is not None:
+                val = evaluate(eval_step, ts, val_data, eval_batch_size, mesh)
+                record.update({f"val_{k}": v for k, v in val.items()})
+            lr = learning_rate(ts.opt_state)
+            if lr is not None:
+                record["lr"] = float(lr)
+            record["epoch_time"] = time.perf_counter() - start
+            stops = [cb.on_epoch_end(run, record) for cb in callbacks]
+            run.stop_training = run.stop_training or any(stops)
+            for k, v in record.items():
+                run.history.setdefault(k, []).append(v)
+            bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "epoch_time"})
+    finally:
+        bar.close()
+        for cb in callbacks:
+            cb.on_train_end(run)
+    return FitResult(ts, run.history)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxnets.core import Layer, SpecLike, init_model
@@ -16,9 +16,11 @@ class TrainState(NamedTuple):
 
     ``key`` is the run's base PRNG key; step ``i`` uses ``fold_in(key, i)``, so the same
     seed gives the same numbers and a resumed run continues the same random stream.
+    ``step`` counts the batches trained on; it is a host ``numpy.int32`` (a device
+    scalar would cost a dispatch per step to increment), and any integer is accepted.
     """
 
-    step: jax.Array
+    step: Any
     params: Any
     state: Any
     opt_state: Any
@@ -43,7 +45,7 @@ def create_train_state(
     init_key, run_key = jax.random.split(jax.random.key(seed))
     _, params, state = init_model(model, init_key, input_spec)
     return TrainState(
-        step=jnp.zeros((), jnp.int32),
+        step=np.int32(0),
         params=params,
         state=state,
         opt_state=optimizer.init(params),

@@ -6,10 +6,14 @@ from collections.abc import Callable, Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+from jax.extend.core import Var
 
-from jaxnets import losses
+from jaxnets import distributed, losses
 from jaxnets.core import Layer
+from jaxnets.train.precision import Policy
+from jaxnets.train.precision import policy as get_policy
 from jaxnets.train.state import TrainState
 
 MetricFn = Callable[[jax.Array, jax.Array], jax.Array]
@@ -33,13 +37,20 @@ def make_train_step(
     *,
     metrics: Mapping[str, MetricFn] | None = None,
     donate: bool = True,
+    precision: str | Policy | None = None,
+    mesh: distributed.MeshLike | None = None,
 ) -> Callable[[TrainState, tuple], tuple[TrainState, dict]]:
-    """A jitted ``step(train_state, (inputs, labels)) -> (train_state, metrics)``.
+    """A compiled ``step(train_state, (inputs, labels)) -> (train_state, metrics)``.
 
     The loss is averaged over the batch and differentiated with ``jax.grad``; the
     optimizer's update is applied; BatchNorm-like state is carried. Metrics are
     per-example functions, averaged. The input train state is donated (its buffers are
-    reused), so keep only the returned one.
+    reused), so keep only the returned one. ``precision`` (a name or a
+    :class:`~jaxnets.train.precision.Policy`) casts the inputs to a compute dtype and
+    scales the loss where needed; parameters stay float32. With ``mesh`` (from
+    :func:`jaxnets.distributed.make_mesh`, or a :func:`~jaxnets.distributed.fully_sharded`
+    plan) the batch is split over the devices and the state replicated (or sharded) on
+    them; the numbers are those of one device with the whole batch.
 
     Example:
         >>> import optax, numpy as np, jaxnets as jn
@@ -53,26 +64,109 @@ def make_train_step(
     """
     loss_fn = losses.get(loss)
     metric_fns = dict(default_metrics(loss_fn) if metrics is None else metrics)
+    mixed = get_policy(precision)
 
-    def step(ts: TrainState, batch):
+    def train_step(params, state, opt_state, batch, base_key, step):
+        """One optimisation step on the arrays that change; ``base_key`` may be None."""
+        key = None if base_key is None else jax.random.fold_in(base_key, step)
         inputs, labels = batch
-        key = jax.random.fold_in(ts.key, ts.step)
+        inputs = mixed.cast_inputs(inputs)
 
         def objective(params):
-            outputs, new_state = model.apply(params, ts.state, inputs, key=key, train=True)
-            return jnp.mean(loss_fn(outputs, labels)), (outputs, new_state)
+            outputs, new_state = model.apply(params, state, inputs, key=key, train=True)
+            value = jnp.mean(loss_fn(outputs, labels))
+            return value * mixed.loss_scale, (value, outputs, new_state)
 
-        (value, (outputs, new_state)), grads = jax.value_and_grad(objective, has_aux=True)(
-            ts.params
+        (_, (value, outputs, new_state)), grads = jax.value_and_grad(objective, has_aux=True)(
+            params
         )
-        updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
-        params = optax.apply_updates(ts.params, updates)
+        if mixed.loss_scale != 1.0:
+            grads = jax.tree.map(lambda g: g / mixed.loss_scale, grads)
+        updates, new_opt_state = optimizer.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        if mixed.loss_scale != 1.0:  # skip an update whose scaled gradients overflowed
+            finite = jnp.all(jnp.stack([jnp.isfinite(g).all() for g in jax.tree.leaves(grads)]))
+            new_params, new_opt_state = jax.tree.map(
+                lambda new, old: jnp.where(finite, new, old),
+                (new_params, new_opt_state),
+                (params, opt_state),
+            )
         out = {"loss": value}
         for name, fn in metric_fns.items():
             out[name] = jnp.mean(fn(outputs, labels))
-        return TrainState(ts.step + 1, params, new_state, opt_state, ts.key), out
+        return new_params, new_state, new_opt_state, out
 
-    return jax.jit(step, donate_argnums=(0,) if donate else ())
+    if mesh is not None:
+
+        def step(ts: TrainState, batch):
+            params, state, opt_state, out = train_step(
+                ts.params, ts.state, ts.opt_state, batch, ts.key, ts.step
+            )
+            return TrainState(ts.step + 1, params, state, opt_state, ts.key), out
+
+        return distributed.jit_train_step(step, mesh, donate=donate)
+    return TrainStep(model, train_step, donate=donate)
+
+
+class TrainStep:
+    """The jitted train step without a mesh: ``step(train_state, batch)``.
+
+    Only the arrays that change (params, state, optimizer state) and the batch cross the
+    jit boundary; the step counter stays a host integer and the key is passed only when
+    the model uses randomness (found once, from the traced graph). Each array argument
+    costs a few microseconds of dispatch, so this keeps a small model's step as cheap as
+    a hand-written ``jax.jit`` step. ``lower`` and ``_cache_size`` reach the jitted core.
+    """
+
+    def __init__(self, model: Layer, update: Callable, *, donate: bool):
+        self._model = model
+        self._jitted = jax.jit(update, donate_argnums=(0, 1, 2) if donate else ())
+        self._uses_key: bool | None = None
+
+    def _args(self, ts: TrainState, batch) -> tuple:
+        if self._uses_key is None:
+            self._uses_key = model_uses_key(self._model, ts.params, ts.state, batch[0])
+        step = _host_step(ts.step)
+        key_args = (ts.key, step) if self._uses_key else (None, None)
+        return ts.params, ts.state, ts.opt_state, batch, *key_args
+
+    def __call__(self, ts: TrainState, batch) -> tuple[TrainState, dict]:
+        params, state, opt_state, out = self._jitted(*self._args(ts, batch))
+        return TrainState(_host_step(ts.step) + 1, params, state, opt_state, ts.key), out
+
+    def lower(self, ts: TrainState, batch):
+        """Lower the jitted core for these arguments (for cost analysis or AOT compile)."""
+        return self._jitted.lower(*self._args(ts, batch))
+
+    def _cache_size(self) -> int:
+        return self._jitted._cache_size()
+
+
+def _host_step(step) -> np.int32:
+    """The step counter as a host integer (a device scalar is fetched once)."""
+    return step if isinstance(step, np.int32) else np.int32(step)
+
+
+def model_uses_key(model: Layer, params, state, inputs) -> bool:
+    """Whether the model's training-mode output depends on its PRNG key.
+
+    Traces ``apply`` once on abstract values and follows the key through the graph.
+    """
+    key_data = jax.random.key_data(jax.random.key(0))
+
+    def run(key_data, params, state, inputs):
+        key = jax.random.wrap_key_data(key_data)
+        return model.apply(params, state, inputs, key=key, train=True)
+
+    abstract = jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), (params, state, inputs)
+    )
+    jaxpr = jax.make_jaxpr(run)(key_data, *abstract).jaxpr
+    tainted = {jaxpr.invars[0]}
+    for eqn in jaxpr.eqns:
+        if any(isinstance(v, Var) and v in tainted for v in eqn.invars):
+            tainted.update(eqn.outvars)
+    return any(isinstance(v, Var) and v in tainted for v in jaxpr.outvars)
 
 
 def make_eval_step(
@@ -80,17 +174,22 @@ def make_eval_step(
     loss: str | Callable,
     *,
     metrics: Mapping[str, MetricFn] | None = None,
+    precision: str | Policy | None = None,
+    mesh: distributed.MeshLike | None = None,
 ) -> Callable[[TrainState, tuple], dict]:
     """A jitted ``eval_step(train_state, (inputs, labels, mask)) -> sums``.
 
     Returns masked sums ``{"loss": ..., <metric>: ..., "count": ...}`` in inference
-    mode, so padded examples count zero times and real ones exactly once.
+    mode, so padded examples count zero times and real ones exactly once. With ``mesh``
+    the batch is split over the devices (padded with mask 0 to a multiple of them).
     """
     loss_fn = losses.get(loss)
     metric_fns = dict(default_metrics(loss_fn) if metrics is None else metrics)
+    mixed = get_policy(precision)
 
     def eval_step(ts: TrainState, batch):
         inputs, labels, mask = batch
+        inputs = mixed.cast_inputs(inputs)
         outputs, _ = model.apply(ts.params, ts.state, inputs, key=None, train=False)
         sums = {"loss": jnp.sum(loss_fn(outputs, labels) * mask)}
         for name, fn in metric_fns.items():
@@ -98,13 +197,16 @@ def make_eval_step(
         sums["count"] = jnp.sum(mask)
         return sums
 
+    if mesh is not None:
+        return distributed.jit_eval_step(eval_step, mesh)
     return jax.jit(eval_step)
 
 
-def make_predict(model: Layer) -> Callable:
+def make_predict(model: Layer, *, precision: str | Policy | None = None) -> Callable:
     """A jitted ``predict(params, state, inputs) -> outputs`` in inference mode."""
+    mixed = get_policy(precision)
 
     def predict(params, state, inputs):
-        return model.apply(params, state, inputs, key=None, train=False)[0]
+        return model.apply(params, state, mixed.cast_inputs(inputs), key=None, train=False)[0]
 
     return jax.jit(predict)

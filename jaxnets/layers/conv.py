@@ -1,0 +1,393 @@
+"""Convolutions over 1, 2 or 3 spatial axes, channels-last: Conv, ConvTranspose,
+DepthwiseConv and SeparableConv.
+
+Inputs are ``(batch, *spatial, channels)`` (NWC, NHWC or NDHWC); the number of spatial
+axes is the length of ``kernel_size`` (an int means 2-D). Kernels are stored
+``(*kernel_size, in_channels // groups, features)`` (HWIO), as in flax and Keras, so
+weights compare and convert directly. See :mod:`jaxnets.layers.padding` for ``padding``.
+
+Example:
+    >>> import jax, jax.numpy as jnp, jaxnets as jn
+    >>> conv = jn.Conv(8, 3, strides=2)
+    >>> spec, params, _ = conv.init(jax.random.key(0), (1, 28, 28, 3))
+    >>> spec.shape, params["kernel"].shape
+    ((1, 14, 14, 8), (3, 3, 3, 8))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from jaxnets import activations
+from jaxnets.core import (
+    Layer,
+    along_last,
+    as_spec,
+    check_floating,
+    check_rank,
+    infer_output,
+    layer_error,
+    param,
+)
+from jaxnets.layers.padding import (
+    IntOrTuple,
+    PaddingLike,
+    Pads,
+    Window,
+    check_spatial_rank,
+    check_window_fits,
+)
+
+Initializer = Callable[..., jax.Array]
+
+
+def _dimension_numbers(ndim: int) -> tuple[str, str, str]:
+    spatial = "DHW"[3 - ndim :]
+    return f"N{spatial}C", f"{spatial}IO", f"N{spatial}C"
+
+
+def _conv(x, kernel, geometry: Window, pads: Pads, groups: int):
+    return jax.lax.conv_general_dilated(
+        x,
+        kernel.astype(x.dtype),
+        window_strides=geometry.strides,
+        padding=pads,
+        rhs_dilation=geometry.dilation,
+        dimension_numbers=_dimension_numbers(geometry.ndim),
+        feature_group_count=groups,
+    )
+
+
+def _check_features(kind: str, what: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{kind}: {what} must be a positive int, got {value!r}")
+
+
+def _check_kernel(kind, name, kernel, x, expected, built_for: int) -> None:
+    """Check a kernel against the shape the input needs; ``built_for`` is its channel count."""
+    if tuple(kernel.shape) == tuple(expected):
+        return
+    if built_for != x.shape[-1] and tuple(kernel.shape[:-2]) == tuple(expected[:-2]):
+        raise layer_error(
+            kind,
+            f"input has {x.shape[-1]} channels (shape {tuple(x.shape)}) but '{name}' has shape "
+            f"{tuple(kernel.shape)}, built for {built_for} input channels; expected "
+            f"{tuple(expected)}",
+        )
+    raise layer_error(
+        kind,
+        f"parameter '{name}' has shape {tuple(kernel.shape)}, expected {tuple(expected)} for "
+        f"an input of shape {tuple(x.shape)}",
+    )
+
+
+def _check_groups(kind, shape, groups: int) -> None:
+    if shape[-1] % groups:
+        raise layer_error(
+            kind,
+            f"groups={groups} must divide the input channels, got {shape[-1]} channels "
+            f"(input shape {tuple(shape)})",
+        )
+
+
+def _add_bias(params, kind, y, features: int):
+    bias = param(params, "bias", kind, (features,))
+    return y + along_last(bias.astype(y.dtype), y.ndim)
+
+
+def _default(init: Initializer | None) -> Initializer:
+    return jax.nn.initializers.glorot_uniform() if init is None else init
+
+
+def _single_spec(kind, input_spec, ndim):
+    spec = as_spec(input_spec)
+    check_rank(kind, spec, 0)
+    check_spatial_rank(kind, spec.shape, ndim)
+    return spec
+
+
+def Conv(
+    features: int,
+    kernel_size: IntOrTuple,
+    strides: IntOrTuple = 1,
+    padding: PaddingLike = "SAME",
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    *,
+    use_bias: bool = True,
+    kernel_init: Initializer | None = None,
+    bias_init: Initializer = jax.nn.initializers.zeros,
+    activation: str | Callable | None = None,
+    param_dtype=jnp.float32,
+    name: str | None = None,
+) -> Layer:
+    """A convolution ``y = activation(conv(x, kernel) + bias)`` over 1, 2 or 3 spatial axes.
+
+    ``kernel_size=3`` or ``(3, 3)`` is 2-D (input NHWC), ``(5,)`` is 1-D (NWC) and
+    ``(3, 3, 3)`` is 3-D (NDHWC). ``strides`` and ``dilation`` are an int or one int per
+    axis. ``padding`` is "SAME", "VALID", an int, one int per axis, explicit ``(lo, hi)``
+    pairs, or (1-D only) "CAUSAL" (Keras: ``dilation * (k - 1)`` zeros on the left, so
+    output ``t`` sees inputs up to ``t``). ``groups`` splits the channels into groups
+    convolved separately (``feature_group_count``); it must divide the input channels
+    and ``features``. Params: ``kernel`` ``(*kernel_size, in // groups, features)``
+    (Glorot uniform, as Keras) and ``bias`` ``(features,)``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, jaxnets as jn
+        >>> conv = jn.Conv(4, (5,), padding="VALID", activation="relu")
+        >>> spec, params, _ = conv.init(jax.random.key(0), (2, 10, 3))
+        >>> spec.shape, params["kernel"].shape, params["bias"].shape
+        ((2, 6, 4), (5, 3, 4), (4,))
+    """
+    kind = "Conv"
+    _check_features(kind, "features", features)
+    _check_features(kind, "groups", groups)
+    if features % groups:
+        raise ValueError(f"{kind}: groups={groups} must divide features={features}")
+    geometry = Window.make(kind, "kernel", kernel_size, strides, padding, dilation)
+    act = activations.get(activation)
+    kernel_init = _default(kernel_init)
+
+    def apply(params, state, x, *, key=None, train):
+        check_floating(kind, x)
+        pads = geometry.pads(x.shape)
+        _check_groups(kind, x.shape, groups)
+        kernel = param(params, "kernel", kind)
+        expected = (*geometry.size, x.shape[-1] // groups, features)
+        _check_kernel(kind, "kernel", kernel, x, expected, kernel.shape[-2] * groups)
+        y = _conv(x, kernel, geometry, pads, groups)
+        if use_bias:
+            y = _add_bias(params, kind, y, features)
+        return act(y), state
+
+    def init(key, input_spec):
+        spec = _single_spec(kind, input_spec, geometry.ndim)
+        channels = spec.shape[-1]
+        _check_groups(kind, spec.shape, groups)
+        k_key, b_key = jax.random.split(key)
+        shape = (*geometry.size, channels // groups, features)
+        params = {"kernel": kernel_init(k_key, shape, param_dtype)}
+        if use_bias:
+            params["bias"] = bias_init(b_key, (features,), param_dtype)
+        return infer_output(apply, params, {}, spec), params, {}
+
+    return Layer(init, apply, kind, name)
+
+
+def ConvTranspose(
+    features: int,
+    kernel_size: IntOrTuple,
+    strides: IntOrTuple = 1,
+    padding: PaddingLike = "SAME",
+    dilation: IntOrTuple = 1,
+    *,
+    use_bias: bool = True,
+    kernel_init: Initializer | None = None,
+    bias_init: Initializer = jax.nn.initializers.zeros,
+    activation: str | Callable | None = None,
+    param_dtype=jnp.float32,
+    name: str | None = None,
+) -> Layer:
+    """A transposed ("fractionally strided") convolution that upsamples by ``strides``.
+
+    The semantics of ``jax.lax.conv_transpose`` and flax's ``nn.ConvTranspose`` with
+    ``transpose_kernel=False``: the input is dilated by ``strides`` and convolved with
+    ``kernel`` ``(*kernel_size, in_channels, features)``. Output sizes are Keras's:
+    ``"SAME"`` gives ``n * stride``, ``"VALID"`` gives ``n * stride + max(k - stride, 0)``
+    (``k`` the dilated kernel extent); explicit ``(lo, hi)`` pairs pad the stride-dilated
+    input, giving ``(n - 1) * stride + 1 + lo + hi - k + 1``.
+
+    To load a Keras ``Conv2DTranspose`` kernel (stored ``(kh, kw, features, in)`` and
+    applied as the gradient of a convolution), flip its spatial axes and swap its last
+    two: ``k[::-1, ::-1].swapaxes(-1, -2)``.
+
+    Example:
+        >>> import jax, jaxnets as jn
+        >>> up = jn.ConvTranspose(4, 3, strides=2)
+        >>> spec, params, _ = up.init(jax.random.key(0), (1, 7, 7, 6))
+        >>> spec.shape, params["kernel"].shape
+        ((1, 14, 14, 4), (3, 3, 6, 4))
+    """
+    kind = "ConvTranspose"
+    _check_features(kind, "features", features)
+    geometry = Window.make(kind, "kernel", kernel_size, strides, padding, dilation, causal_ok=False)
+    act = activations.get(activation)
+    kernel_init = _default(kernel_init)
+
+    def apply(params, state, x, *, key=None, train):
+        check_floating(kind, x)
+        check_spatial_rank(kind, x.shape, geometry.ndim)
+        if isinstance(geometry.padding, tuple):
+            stretched = tuple(
+                (n - 1) * s + 1 for n, s in zip(x.shape[1:-1], geometry.strides, strict=True)
+            )
+            check_window_fits(
+                kind,
+                (x.shape[0], *stretched, x.shape[-1]),
+                geometry.size,
+                geometry.extent,
+                geometry.padding,
+                "kernel (on the stride-dilated input)",
+            )
+        kernel = param(params, "kernel", kind)
+        expected = (*geometry.size, x.shape[-1], features)
+        _check_kernel(kind, "kernel", kernel, x, expected, kernel.shape[-2])
+        y = jax.lax.conv_transpose(
+            x,
+            kernel.astype(x.dtype),
+            strides=geometry.strides,
+            padding=geometry.padding,
+            rhs_dilation=geometry.dilation,
+            dimension_numbers=_dimension_numbers(geometry.ndim),
+            transpose_kernel=False,
+        )
+        if use_bias:
+            y = _add_bias(params, kind, y, features)
+        return act(y), state
+
+    def init(key, input_spec):
+        spec = _single_spec(kind, input_spec, geometry.ndim)
+        k_key, b_key = jax.random.split(key)
+        shape = (*geometry.size, spec.shape[-1], features)
+        params = {"kernel": kernel_init(k_key, shape, param_dtype)}
+        if use_bias:
+            params["bias"] = bias_init(b_key, (features,), param_dtype)
+        return infer_output(apply, params, {}, spec), params, {}
+
+    return Layer(init, apply, kind, name)
+
+
+def DepthwiseConv(
+    kernel_size: IntOrTuple,
+    strides: IntOrTuple = 1,
+    padding: PaddingLike = "SAME",
+    depth_multiplier: int = 1,
+    dilation: IntOrTuple = 1,
+    *,
+    use_bias: bool = True,
+    kernel_init: Initializer | None = None,
+    bias_init: Initializer = jax.nn.initializers.zeros,
+    activation: str | Callable | None = None,
+    param_dtype=jnp.float32,
+    name: str | None = None,
+) -> Layer:
+    """A depthwise convolution: each input channel convolved with its own
+    ``depth_multiplier`` filters, giving ``channels * depth_multiplier`` outputs.
+
+    A grouped convolution with ``groups = channels``; output channel ``c * dm + m`` is
+    filter ``m`` of input channel ``c`` (TensorFlow's order). Params: ``kernel``
+    ``(*kernel_size, 1, channels * dm)`` (flax's layout for this grouped convolution) and
+    ``bias`` ``(channels * dm,)``. Keras's ``DepthwiseConv2D`` stores the same numbers as
+    ``(kh, kw, channels, dm)``: ``keras_kernel.reshape(kh, kw, 1, channels * dm)``
+    converts it.
+
+    Example:
+        >>> import jax, jaxnets as jn
+        >>> dw = jn.DepthwiseConv(3, depth_multiplier=2)
+        >>> spec, params, _ = dw.init(jax.random.key(0), (1, 8, 8, 5))
+        >>> spec.shape, params["kernel"].shape
+        ((1, 8, 8, 10), (3, 3, 1, 10))
+    """
+    kind = "DepthwiseConv"
+    _check_features(kind, "depth_multiplier", depth_multiplier)
+    geometry = Window.make(kind, "kernel", kernel_size, strides, padding, dilation)
+    act = activations.get(activation)
+    kernel_init = _default(kernel_init)
+
+    def apply(params, state, x, *, key=None, train):
+        check_floating(kind, x)
+        pads = geometry.pads(x.shape)
+        channels = x.shape[-1]
+        features = channels * depth_multiplier
+        kernel = param(params, "kernel", kind)
+        expected = (*geometry.size, 1, features)
+        _check_kernel(kind, "kernel", kernel, x, expected, kernel.shape[-1] // depth_multiplier)
+        y = _conv(x, kernel, geometry, pads, channels)
+        if use_bias:
+            y = _add_bias(params, kind, y, features)
+        return act(y), state
+
+    def init(key, input_spec):
+        spec = _single_spec(kind, input_spec, geometry.ndim)
+        features = spec.shape[-1] * depth_multiplier
+        k_key, b_key = jax.random.split(key)
+        params = {"kernel": kernel_init(k_key, (*geometry.size, 1, features), param_dtype)}
+        if use_bias:
+            params["bias"] = bias_init(b_key, (features,), param_dtype)
+        return infer_output(apply, params, {}, spec), params, {}
+
+    return Layer(init, apply, kind, name)
+
+
+def SeparableConv(
+    features: int,
+    kernel_size: IntOrTuple,
+    strides: IntOrTuple = 1,
+    padding: PaddingLike = "SAME",
+    depth_multiplier: int = 1,
+    dilation: IntOrTuple = 1,
+    *,
+    use_bias: bool = True,
+    kernel_init: Initializer | None = None,
+    bias_init: Initializer = jax.nn.initializers.zeros,
+    activation: str | Callable | None = None,
+    param_dtype=jnp.float32,
+    name: str | None = None,
+) -> Layer:
+    """A depthwise-separable convolution (Chollet 2017): a depthwise convolution without
+    bias, then a pointwise (1x1) convolution to ``features`` with an optional bias.
+
+    Params: ``depthwise_kernel`` ``(*kernel_size, 1, channels * dm)`` (see
+    :func:`DepthwiseConv` for the layout), ``pointwise_kernel``
+    ``(1, ..., 1, channels * dm, features)`` and ``bias`` ``(features,)``: as many as
+    Keras's ``SeparableConv2D``, ``kh * kw * C * dm + C * dm * features + features``.
+    ``strides`` and ``dilation`` apply to the depthwise step. Both kernels are Glorot
+    uniform unless ``kernel_init`` is given.
+
+    Example:
+        >>> import jax, jaxnets as jn
+        >>> sep = jn.SeparableConv(16, 3, use_bias=False)
+        >>> _, params, _ = sep.init(jax.random.key(0), (1, 8, 8, 4))
+        >>> {k: v.shape for k, v in params.items()}
+        {'depthwise_kernel': (3, 3, 1, 4), 'pointwise_kernel': (1, 1, 4, 16)}
+    """
+    kind = "SeparableConv"
+    _check_features(kind, "features", features)
+    _check_features(kind, "depth_multiplier", depth_multiplier)
+    geometry = Window.make(kind, "kernel", kernel_size, strides, padding, dilation)
+    act = activations.get(activation)
+    kernel_init = _default(kernel_init)
+    ones = (1,) * geometry.ndim
+
+    def apply(params, state, x, *, key=None, train):
+        check_floating(kind, x)
+        pads = geometry.pads(x.shape)
+        channels = x.shape[-1]
+        middle = channels * depth_multiplier
+        depthwise = param(params, "depthwise_kernel", kind)
+        expected = (*geometry.size, 1, middle)
+        built_for = depthwise.shape[-1] // depth_multiplier
+        _check_kernel(kind, "depthwise_kernel", depthwise, x, expected, built_for)
+        pointwise = param(params, "pointwise_kernel", kind, (*ones, middle, features))
+        y = _conv(x, depthwise, geometry, pads, channels)
+        y = jnp.dot(y, pointwise.reshape(middle, features).astype(y.dtype))
+        if use_bias:
+            y = _add_bias(params, kind, y, features)
+        return act(y), state
+
+    def init(key, input_spec):
+        spec = _single_spec(kind, input_spec, geometry.ndim)
+        middle = spec.shape[-1] * depth_multiplier
+        d_key, p_key, b_key = jax.random.split(key, 3)
+        params = {
+            "depthwise_kernel": kernel_init(d_key, (*geometry.size, 1, middle), param_dtype),
+            "pointwise_kernel": kernel_init(p_key, (*ones, middle, features), param_dtype),
+        }
+        if use_bias:
+            params["bias"] = bias_init(b_key, (features,), param_dtype)
+        return infer_output(apply, params, {}, spec), params, {}
+
+    return Layer(init, apply, kind, name)

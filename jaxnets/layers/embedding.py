@@ -1,0 +1,94 @@
+"""Embedding: a lookup table from integer token ids to learned vectors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnets.core import Layer, LayerTypeError, as_spec, infer_output, layer_error, param
+
+Initializer = Callable[..., jax.Array]
+
+
+def Embedding(
+    num_embeddings: int,
+    features: int,
+    *,
+    embedding_init: Initializer | None = None,
+    param_dtype=jnp.float32,
+    name: str | None = None,
+) -> Layer:
+    """Map integer ids ``(...)`` to vectors ``(..., features)``: row ``id`` of ``embedding``.
+
+    ``embedding`` has shape ``(num_embeddings, features)`` (flax's ``nn.Embed``, Keras'
+    ``Embedding``) and is initialised like flax's: normal with variance ``1 / features``
+    (``variance_scaling(1, "fan_in", "normal", out_axis=0)``). The output has the table's
+    dtype. Through ``serial``, pass the input spec as an integer
+    ``jax.ShapeDtypeStruct`` (a bare shape means float32). A tuple ``(ids, lengths_or_mask,
+    ...)`` gives ``(vectors, lengths_or_mask, ...)``, so padding information reaches a
+    recurrent layer after it in a ``serial``.
+
+    Ids outside ``[0, num_embeddings)`` (negative ones included, which NumPy would wrap):
+    when the ids are concrete (an eager call) the layer raises a LayerError naming the
+    offending values; under ``jit`` they cannot be inspected, so their rows come out as
+    **NaN**, which a loss turns into NaN (``jaxnets.fit`` then stops naming the step)
+    instead of silently reading another row.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, jaxnets as jn
+        >>> embed = jn.Embedding(10, 3)
+        >>> spec, params, _ = embed.init(jax.random.key(0), jax.ShapeDtypeStruct((2, 5), jnp.int32))
+        >>> spec.shape, params["embedding"].shape
+        ((2, 5, 3), (10, 3))
+        >>> y = jax.jit(lambda i: embed.apply(params, {}, i, train=False)[0])(jnp.array([1, 10]))
+        >>> bool(jnp.isnan(y[1]).all()), bool(jnp.isnan(y[0]).any())
+        (True, False)
+    """
+    for what, value in (("num_embeddings", num_embeddings), ("features", features)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"Embedding: {what} must be a positive int, got {value!r}")
+    if embedding_init is None:
+        embedding_init = jax.nn.initializers.variance_scaling(1.0, "fan_in", "normal", out_axis=0)
+    kind = "Embedding"
+
+    def check_ids(ids) -> None:
+        if not jnp.issubdtype(ids.dtype, jnp.integer):
+            raise LayerTypeError(
+                f"{kind}: expected integer token ids, got dtype {ids.dtype} (cast with "
+                f".astype(jnp.int32) if the values are ids)"
+            )
+
+    def apply(params, state, ids, *, key=None, train):
+        if isinstance(ids, (tuple, list)):  # (ids, lengths_or_mask, ...): pass the rest on
+            y, state = apply(params, state, ids[0], key=key, train=train)
+            return (y, *ids[1:]), state
+        ids = jnp.asarray(ids) if isinstance(ids, np.ndarray) else ids
+        check_ids(ids)
+        table = jnp.asarray(param(params, "embedding", kind, (num_embeddings, features)))
+        if not isinstance(ids, jax.core.Tracer):
+            values = np.asarray(ids)
+            bad = values[(values < 0) | (values >= num_embeddings)]
+            if bad.size:
+                raise layer_error(
+                    kind,
+                    f"token ids must lie in [0, {num_embeddings}), got {bad.size} outside "
+                    f"(for example {sorted(set(bad.tolist()))[:5]})",
+                )
+        inside = (ids >= 0) & (ids < num_embeddings)
+        # clipped ids are in bounds, so the gather and its gradient skip bounds handling
+        rows = table.at[jnp.clip(ids, 0, num_embeddings - 1)].get(mode="promise_in_bounds")
+        return jnp.where(inside[..., None], rows, jnp.asarray(jnp.nan, rows.dtype)), state
+
+    def init(key, input_spec):
+        spec = as_spec(input_spec, jnp.int32)
+        ids_spec = spec[0] if isinstance(spec, tuple) else spec
+        if not isinstance(ids_spec, jax.ShapeDtypeStruct):
+            raise layer_error(kind, f"expected an array of token ids, got {spec!r}")
+        check_ids(ids_spec)
+        params = {"embedding": embedding_init(key, (num_embeddings, features), param_dtype)}
+        return infer_output(apply, params, {}, spec), params, {}
+
+    return Layer(init, apply, kind, name)

@@ -1,0 +1,254 @@
+"""Window geometry shared by convolutions and pooling, and the ZeroPadding layer.
+
+Spatial layers take channels-last inputs ``(batch, *spatial, channels)``. Their
+``padding`` is ``"SAME"`` (output size ``ceil(n / stride)``, as TensorFlow, Keras
+and flax: the extra cell of an odd padding goes at the end), ``"VALID"`` (no
+padding), an int (that many cells on both sides of every spatial axis), one int
+per spatial axis, or explicit ``((lo, hi), ...)`` pairs, one per spatial axis.
+
+Example:
+    >>> import jax, jax.numpy as jnp, jaxnets as jn
+    >>> pad = jn.ZeroPadding(((1, 0), (2, 2)))
+    >>> pad.apply({}, {}, jnp.ones((1, 3, 3, 2)), train=False)[0].shape
+    (1, 4, 7, 2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxnets.core import Layer, as_spec, check_floating, infer_output, layer_error
+
+Pads = tuple[tuple[int, int], ...]
+IntOrTuple = int | tuple[int, ...]
+PaddingLike = str | int | Sequence[int] | Sequence[tuple[int, int]]
+
+_AXIS_NAMES = {1: "length", 2: "height, width", 3: "depth, height, width"}
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def spatial_tuple(kind: str, what: str, value, ndim: int, minimum: int = 1) -> tuple[int, ...]:
+    """``value`` (an int, or one int per spatial axis) as an ``ndim``-tuple of ints >= minimum.
+
+    Raises a ValueError naming ``kind`` and ``what`` (e.g. "strides") otherwise.
+    """
+    values = (value,) * ndim if _is_int(value) else value
+    if (
+        not isinstance(values, (tuple, list))
+        or len(values) != ndim
+        or not all(_is_int(v) for v in values)
+    ):
+        raise ValueError(
+            f"{kind}: {what} must be an int or a tuple of {ndim} ints (one per spatial axis), "
+            f"got {value!r}"
+        )
+    if any(v < minimum for v in values):
+        raise ValueError(f"{kind}: {what} must be >= {minimum} on every axis, got {value!r}")
+    return tuple(values)
+
+
+def window_rank(kind: str, what: str, value) -> int:
+    """The number of spatial axes a window/kernel size gives: its length, or 2 for an int."""
+    if _is_int(value):
+        return 2
+    if isinstance(value, (tuple, list)) and len(value) in (1, 2, 3):
+        return len(value)
+    raise ValueError(
+        f"{kind}: {what} must be an int (2-D) or a tuple of 1, 2 or 3 ints, got {value!r}"
+    )
+
+
+def normalize_padding(kind: str, padding: PaddingLike, ndim: int, allow_causal: bool = False):
+    """Validate ``padding``: returns "SAME", "VALID", "CAUSAL" or ``ndim`` ``(lo, hi)`` pairs."""
+    if isinstance(padding, str):
+        mode = padding.upper()
+        allowed = ("SAME", "VALID", "CAUSAL") if allow_causal else ("SAME", "VALID")
+        if mode not in allowed:
+            raise ValueError(
+                f"{kind}: padding must be one of {allowed} or explicit, got {padding!r}"
+            )
+        if mode == "CAUSAL" and ndim != 1:
+            raise ValueError(f"{kind}: padding='CAUSAL' is for 1-D inputs, got {ndim} spatial axes")
+        return mode
+    if _is_int(padding) or (
+        isinstance(padding, (tuple, list)) and all(_is_int(p) for p in padding)
+    ):
+        sizes = spatial_tuple(kind, "padding", padding, ndim, minimum=0)
+        return tuple((p, p) for p in sizes)
+    if (
+        isinstance(padding, (tuple, list))
+        and len(padding) == ndim
+        and all(
+            isinstance(p, (tuple, list)) and len(p) == 2 and all(_is_int(q) for q in p)
+            for p in padding
+        )
+    ):
+        if any(q < 0 for p in padding for q in p):
+            raise ValueError(f"{kind}: padding must be non-negative, got {padding!r}")
+        return tuple((int(lo), int(hi)) for lo, hi in padding)
+    raise ValueError(
+        f"{kind}: padding must be 'SAME', 'VALID', an int, {ndim} ints or {ndim} (lo, hi) "
+        f"pairs, got {padding!r}"
+    )
+
+
+def dilated(window: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[int, ...]:
+    """The extent of a window whose taps are ``dilation`` cells apart."""
+    return tuple((k - 1) * d + 1 for k, d in zip(window, dilation, strict=True))
+
+
+def resolve_padding(padding, spatial: tuple[int, ...], extent: tuple[int, ...], strides) -> Pads:
+    """Explicit ``(lo, hi)`` pairs for a normalised ``padding`` on input sizes ``spatial``.
+
+    ``extent`` is the (dilated) window extent per axis.
+    """
+    if padding == "VALID":
+        return tuple((0, 0) for _ in spatial)
+    if padding == "CAUSAL":
+        return tuple((e - 1, 0) for e in extent)
+    if padding == "SAME":
+        pads = []
+        for n, e, s in zip(spatial, extent, strides, strict=True):
+            out = -(-n // s)
+            total = max((out - 1) * s + e - n, 0)
+            pads.append((total // 2, total - total // 2))
+        return tuple(pads)
+    return padding
+
+
+def axes_description(ndim: int) -> str:
+    """``"(batch, height, width, channels)"`` for 2 spatial axes, and so on."""
+    return f"(batch, {_AXIS_NAMES[ndim]}, channels)"
+
+
+def check_spatial_rank(kind: str, shape: tuple[int, ...], ndim: int) -> None:
+    """Raise a LayerError unless ``shape`` is ``(batch, *spatial, channels)`` with ndim axes."""
+    if len(shape) != ndim + 2:
+        raise layer_error(
+            kind,
+            f"expected a rank-{ndim + 2} input {axes_description(ndim)} for {ndim} spatial "
+            f"axes, got shape {tuple(shape)} of rank {len(shape)}",
+        )
+
+
+def check_window_fits(
+    kind: str, shape: tuple[int, ...], window, extent, pads: Pads, what: str
+) -> None:
+    """Raise a LayerError if the padded input is smaller than the window on some axis."""
+    spatial = tuple(shape[1:-1])
+    for axis, (n, e, (lo, hi)) in enumerate(zip(spatial, extent, pads, strict=True)):
+        if n + lo + hi < e:
+            raise layer_error(
+                kind,
+                f"the input's spatial size {spatial} (input shape {tuple(shape)}) is smaller "
+                f"than the {what} {tuple(window)} (extent {tuple(extent)} with dilation) on "
+                f"spatial axis {axis}: {n} + padding {lo + hi} < {e}; use padding='SAME' or a "
+                f"larger input",
+            )
+
+
+class Window(NamedTuple):
+    """A validated window (a kernel or a pooling window) and how it slides.
+
+    ``what`` names it in errors ("kernel", "window"); every field is per spatial axis.
+    """
+
+    kind: str
+    what: str
+    ndim: int
+    size: tuple[int, ...]
+    strides: tuple[int, ...]
+    dilation: tuple[int, ...]
+    padding: str | Pads
+
+    @classmethod
+    def make(cls, kind, what, size, strides, padding, dilation=1, causal_ok=True) -> Window:
+        """Validate the arguments of a layer's constructor (raises a ValueError naming it).
+
+        ``strides=None`` means the window's size (pooling's default).
+        """
+        ndim = window_rank(kind, what if what != "kernel" else "kernel_size", size)
+        size = spatial_tuple(kind, what if what != "kernel" else "kernel_size", size, ndim)
+        return cls(
+            kind,
+            what,
+            ndim,
+            size,
+            size if strides is None else spatial_tuple(kind, "strides", strides, ndim),
+            spatial_tuple(kind, "dilation", dilation, ndim),
+            normalize_padding(kind, padding, ndim, allow_causal=causal_ok),
+        )
+
+    @property
+    def extent(self) -> tuple[int, ...]:
+        """The span of the window once its taps are ``dilation`` apart."""
+        return dilated(self.size, self.dilation)
+
+    def pads(self, shape: tuple[int, ...]) -> Pads:
+        """Explicit paddings for an input of ``shape``, after checking its rank and size."""
+        check_spatial_rank(self.kind, shape, self.ndim)
+        pads = resolve_padding(self.padding, tuple(shape[1:-1]), self.extent, self.strides)
+        check_window_fits(self.kind, shape, self.size, self.extent, pads, self.what)
+        return pads
+
+
+def ZeroPadding(padding: int | Sequence[int] | Sequence[tuple[int, int]], name=None) -> Layer:
+    """Pad the spatial axes of a channels-last input with zeros (Keras ``ZeroPaddingND``).
+
+    ``padding`` is an int (that many zeros on both sides of every spatial axis, for any
+    number of them), one int per spatial axis (symmetric), or one ``(lo, hi)`` pair per
+    spatial axis, e.g. ``((top, bottom), (left, right))``. Batch and channel axes are
+    never padded.
+
+    Example:
+        >>> import jax.numpy as jnp, jaxnets as jn
+        >>> y, _ = jn.ZeroPadding(1).apply({}, {}, jnp.ones((2, 5, 3)), train=False)
+        >>> y.shape, float(y[0, 0, 0]), float(y[0, 1, 0])
+        ((2, 7, 3), 0.0, 1.0)
+    """
+    kind = "ZeroPadding"
+    if _is_int(padding):
+        if padding < 0:
+            raise ValueError(f"{kind}: padding must be non-negative, got {padding}")
+        ndim = None
+    elif isinstance(padding, (tuple, list)) and len(padding) in (1, 2, 3):
+        ndim = len(padding)
+        padding = normalize_padding(kind, padding, ndim)
+    else:
+        raise ValueError(
+            f"{kind}: padding must be an int, or one int or (lo, hi) pair per spatial axis "
+            f"(1 to 3 of them), got {padding!r}"
+        )
+
+    def pairs(shape) -> Pads:
+        if ndim is None:
+            if len(shape) < 3:
+                raise layer_error(
+                    kind,
+                    f"expected an input (batch, *spatial, channels) of rank >= 3, got shape "
+                    f"{tuple(shape)}",
+                )
+            return ((padding, padding),) * (len(shape) - 2)
+        check_spatial_rank(kind, shape, ndim)
+        return padding
+
+    def apply(params, state, x, *, key=None, train):
+        check_floating(kind, x)
+        widths = ((0, 0), *pairs(x.shape), (0, 0))
+        return jnp.pad(x, widths), state
+
+    def init(key, input_spec):
+        spec = as_spec(input_spec)
+        if not isinstance(spec, jax.ShapeDtypeStruct):
+            raise layer_error(kind, f"expected a single array input, got {type(spec).__name__}")
+        pairs(spec.shape)
+        return infer_output(apply, {}, {}, spec), {}, {}
+
+    return Layer(init, apply, kind, name)

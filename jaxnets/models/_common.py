@@ -1,0 +1,97 @@
+"""Pieces the image models share: the input check, conv-BN-ReLU units and the head."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+
+from jaxnets.activations import Relu
+from jaxnets.core import Layer, layer_error, serial, stateless
+from jaxnets.layers import BatchNorm, Conv, Dense, GlobalAvgPool, GlobalMaxPool
+
+#: He et al.'s initialisation as PyTorch's ``kaiming_normal_(mode="fan_out")`` draws it.
+TORCH_KAIMING = jax.nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+
+def input_check(model: str, min_size: int, name: str = "input") -> Layer:
+    """An identity layer whose init checks for ``(batch, height, width, channels)`` inputs
+    of at least ``min_size`` pixels a side, with an error that names ``model``."""
+
+    def check(spec):
+        shape = tuple(getattr(spec, "shape", ()))
+        if len(shape) != 4:
+            raise layer_error(
+                "InputCheck",
+                f"{model} expects images (batch, height, width, channels) of rank 4, got "
+                f"{f'shape {shape}' if shape else type(spec).__name__}",
+            )
+        if min(shape[1:3]) < min_size:
+            raise layer_error(
+                "InputCheck",
+                f"the input is {shape[1]}x{shape[2]} pixels (shape {shape}) but {model} "
+                f"needs at least {min_size}x{min_size}",
+            )
+
+    return stateless("InputCheck", lambda x: x, name=name, check=check)
+
+
+def check_pooling(model: str, pooling: str | None) -> None:
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(f"{model}: pooling must be None, 'avg' or 'max', got {pooling!r}")
+
+
+def head(
+    num_classes: int, include_top: bool, pooling: str | None, model: str
+) -> list[tuple[str, Layer]]:
+    """The Keras-style top: global average pooling and ``logits`` when ``include_top``,
+    else the global pooling that ``pooling`` names (``None`` keeps the feature map)."""
+    check_pooling(model, pooling)
+    if include_top:
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"{model}: num_classes must be a positive int, got {num_classes!r}")
+        return [("pool", GlobalAvgPool()), ("logits", Dense(num_classes))]
+    if pooling == "avg":
+        return [("pool", GlobalAvgPool())]
+    if pooling == "max":
+        return [("pool", GlobalMaxPool())]
+    return []
+
+
+def conv_bn(
+    suffix: str,
+    features: int,
+    kernel_size,
+    strides=1,
+    padding="SAME",
+    *,
+    use_bias: bool,
+    momentum: float,
+    epsilon: float,
+    use_scale: bool = True,
+    relu: bool = True,
+    kernel_init: Callable | None = None,
+) -> list[tuple[str, Layer]]:
+    """``conv{suffix}`` then ``bn{suffix}`` (then ``relu{suffix}``), to splice into a serial."""
+    units = [
+        (
+            f"conv{suffix}",
+            Conv(
+                features,
+                kernel_size,
+                strides,
+                padding,
+                use_bias=use_bias,
+                kernel_init=kernel_init,
+            ),
+        ),
+        (f"bn{suffix}", BatchNorm(momentum, epsilon, use_scale=use_scale)),
+    ]
+    if relu:
+        units.append((f"relu{suffix}", Relu()))
+    return units
+
+
+def model_serial(model: str, min_size: int, *layers: tuple[str, Layer]) -> Layer:
+    """The whole network: the input check, then ``layers``, named ``model``."""
+    return serial(input_check(model, min_size), *layers, name=model)

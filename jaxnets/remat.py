@@ -1,0 +1,43 @@
+"""``remat``: rematerialise a block's activations in the backward pass (``jax.checkpoint``).
+
+Training stores every intermediate activation for the backward pass. Wrapping a block
+in ``remat`` stores only its input and recomputes the inside during differentiation:
+less memory for about one more forward pass of that block. Parameters, state and
+outputs are those of the wrapped block.
+
+Example:
+    >>> import jax, jax.numpy as jnp, jaxnets as jn
+    >>> block = jn.serial(jn.Dense(4), jn.Relu(), jn.Dense(4))
+    >>> _, params, state = block.init(jax.random.key(0), (2, 4))
+    >>> x = jnp.ones((2, 4))
+    >>> def loss(layer, p):
+    ...     return layer.apply(p, state, x, train=True)[0].sum()
+    >>> g1 = jax.grad(lambda p: loss(block, p))(params)
+    >>> g2 = jax.grad(lambda p: loss(jn.remat(block), p))(params)
+    >>> bool(jnp.allclose(g1["dense_0"]["kernel"], g2["dense_0"]["kernel"]))
+    True
+"""
+
+from __future__ import annotations
+
+import jax
+
+from jaxnets.core import Layer
+
+
+def remat(layer: Layer, *, policy=None, name: str | None = None) -> Layer:
+    """``layer`` whose apply runs under ``jax.checkpoint`` (same params, state, names).
+
+    ``policy`` is a ``jax.checkpoint_policies`` entry choosing what may be saved (e.g.
+    ``jax.checkpoint_policies.dots_saveable``); None saves nothing but the inputs.
+    """
+    if not isinstance(layer, Layer):
+        raise TypeError(f"remat: expected a Layer, got {type(layer).__name__}")
+
+    def apply(params, state, x, *, key=None, train):
+        def run(p, s, inputs, k):
+            return layer.apply(p, s, inputs, key=k, train=train)
+
+        return jax.checkpoint(run, policy=policy)(params, state, x, key)
+
+    return Layer(layer.init, apply, layer.kind, name if name is not None else layer.name)

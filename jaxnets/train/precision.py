@@ -1,0 +1,63 @@
+"""Mixed precision: float32 parameters, a lower-precision compute dtype, a loss scale.
+
+Layers compute in their input's dtype and cast their parameters to it, so casting the
+floating-point inputs of a batch to ``compute_dtype`` is all it takes: parameters,
+optimizer state and gradients stay float32 (the cast's gradient casts back), losses and
+normalisation statistics are computed in float32.
+
+bfloat16 has float32's exponent range and needs no loss scale. float16 does: the loss
+is multiplied by ``loss_scale`` before differentiation and the gradients divided by it,
+so small gradients do not flush to zero; an update whose gradients are not finite is
+skipped (the step counter still advances).
+
+Example:
+    >>> import jax.numpy as jnp
+    >>> inputs, labels = Policy("bfloat16").cast_inputs((jnp.ones(2), jnp.arange(2)))
+    >>> inputs.dtype, labels.dtype
+    (dtype(bfloat16), dtype('int32'))
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+PRECISIONS = ("float32", "bfloat16", "float16")
+
+
+class Policy(NamedTuple):
+    """``compute_dtype`` for activations; ``loss_scale`` for float16 (1 means none)."""
+
+    compute_dtype: str = "float32"
+    loss_scale: float = 1.0
+
+    @property
+    def active(self) -> bool:
+        return self.compute_dtype != "float32"
+
+    def cast_inputs(self, inputs: Any) -> Any:
+        """Floating-point leaves of ``inputs`` cast to the compute dtype; others unchanged."""
+        if not self.active:
+            return inputs
+        dtype = jnp.dtype(self.compute_dtype)
+
+        def cast(x):
+            return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
+
+        return jax.tree.map(cast, inputs)
+
+
+def policy(precision: str | Policy | None = None, loss_scale: float | None = None) -> Policy:
+    """A :class:`Policy` from a name in :data:`PRECISIONS` (float16 defaults to a loss
+    scale of 2**15, the others to none)."""
+    if isinstance(precision, Policy):
+        return precision
+    name = precision or "float32"
+    if name not in PRECISIONS:
+        raise ValueError(f"unknown precision {name!r}; expected one of {list(PRECISIONS)}")
+    scale = loss_scale if loss_scale is not None else (2.0**15 if name == "float16" else 1.0)
+    if scale <= 0:
+        raise ValueError(f"loss_scale must be > 0, got {scale}")
+    return Policy(name, float(scale))

@@ -1,0 +1,106 @@
+"""repeat (lax.scan over stacked params) and remat (jax.checkpoint) wrappers."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxnets as jn
+
+
+def _block():
+    return jn.residual(jn.serial(jn.Dense(8), jn.Relu(), jn.Dense(8)))
+
+
+def _unrolled(block, n, params, state, x, key, train):
+    """The same network as a Python loop over the stacked params (the unrolled stack)."""
+    keys = None if key is None else jax.random.split(key, n)
+    for i in range(n):
+        p = jax.tree.map(lambda a, i=i: a[i], params)
+        s = jax.tree.map(lambda a, i=i: a[i], state)
+        x, _ = block.apply(p, s, x, key=None if keys is None else keys[i], train=train)
+    return x
+
+
+def test_repeat_matches_unrolled_outputs_and_gradients(key):
+    block, n = _block(), 6
+    net = jn.repeat(block, n)
+    spec, params, state = net.init(key, (3, 8))
+    assert spec.shape == (3, 8)
+    assert params["main"]["dense_0"]["kernel"].shape == (n, 8, 8)
+    x = jax.random.normal(jax.random.key(1), (3, 8))
+
+    def loss_scan(p):
+        return jnp.sum(net.apply(p, state, x, train=True)[0] ** 2)
+
+    def loss_loop(p):
+        return jnp.sum(_unrolled(block, n, p, state, x, None, True) ** 2)
+
+    np.testing.assert_allclose(loss_scan(params), loss_loop(params), rtol=1e-6)
+    g_scan, g_loop = jax.grad(loss_scan)(params), jax.grad(loss_loop)(params)
+    for a, b in zip(jax.tree.leaves(g_scan), jax.tree.leaves(g_loop), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_repeat_layers_get_distinct_params(key):
+    _, params, _ = jn.repeat(_block(), 3).init(key, (1, 8))
+    kernels = params["main"]["dense_0"]["kernel"]
+    assert not np.allclose(kernels[0], kernels[1])
+
+
+def test_repeat_carries_state_and_keys(key):
+    block = jn.serial(jn.Dense(4), jn.BatchNorm(), jn.Dropout(0.5))
+    net = jn.repeat(block, 3)
+    _, params, state = net.init(key, (8, 4))
+    assert state["batchnorm_0"]["mean"].shape == (3, 4)
+    x = jax.random.normal(jax.random.key(2), (8, 4))
+    y, new_state = net.apply(params, state, x, key=jax.random.key(3), train=True)
+    assert y.shape == (8, 4)
+    assert jax.tree.structure(new_state) == jax.tree.structure(state)
+    assert not np.allclose(new_state["batchnorm_0"]["mean"], state["batchnorm_0"]["mean"])
+
+
+def test_repeat_rejects_shape_changing_block(key):
+    with pytest.raises(ValueError, match=r"repeat: the block maps .*\(2, 3\).* to .*\(2, 5\)"):
+        jn.repeat(jn.Dense(5), 2).init(key, (2, 3))
+
+
+@pytest.mark.parametrize("n", [0, -1, 2.0, True])
+def test_repeat_rejects_bad_counts(n):
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+        jn.repeat(jn.Dense(2), n)
+
+
+def test_repeat_inside_serial_and_jit(key):
+    net = jn.serial(jn.Dense(8), ("body", jn.repeat(_block(), 4)), jn.Dense(2))
+    _, params, state = net.init(key, (2, 5))
+    assert params["body"]["main"]["dense_1"]["bias"].shape == (4, 8)
+    x = jnp.ones((2, 5))
+    eager = net.apply(params, state, x, train=False)[0]
+    jitted = jax.jit(lambda p, x: net.apply(p, state, x, train=False)[0])(params, x)
+    np.testing.assert_allclose(eager, jitted, rtol=1e-6)
+
+
+def test_remat_same_values_and_gradients(key):
+    block = _block()
+    _, params, state = block.init(key, (2, 8))
+    x = jax.random.normal(jax.random.key(4), (2, 8))
+    wrapped = jn.remat(block)
+    assert wrapped.kind == block.kind
+
+    def loss(layer, p):
+        return jnp.sum(jnp.tanh(layer.apply(p, state, x, train=True)[0]))
+
+    assert loss(block, params) == loss(wrapped, params)
+    g1 = jax.grad(lambda p: loss(block, p))(params)
+    g2 = jax.grad(lambda p: loss(wrapped, p))(params)
+    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_remat_inside_repeat_and_grad_has_checkpoint(key):
+    net = jn.repeat(jn.remat(_block()), 3)
+    _, params, state = net.init(key, (2, 8))
+    x = jnp.ones((2, 8))
+    jaxpr = jax.make_jaxpr(jax.grad(lambda p: net.apply(p, state, x, train=True)[0].sum()))(params)
+    assert "checkpoint" in str(jaxpr) or "remat" in str(jaxpr)
