@@ -75,7 +75,7 @@ def raw_jax(optimizer, dtype):
 
     def forward(p, ids):
         p = jax.tree.map(lambda a: a.astype(dtype), p)
-        x = jnp.take(p["embed"], ids.T, axis=0)  # (T, B, E): time-major for the scan
+        x = jnp.swapaxes(jnp.take(p["embed"], ids, axis=0), 0, 1)  # time-major for the scan
         if fused:  # all gates and all steps in one input product before the loop
             xs = x @ p["w_x"] + p["b"]
         else:  # per-gate column blocks, cut once before the loop
@@ -94,7 +94,7 @@ def raw_jax(optimizer, dtype):
 
         zeros = jnp.zeros((ids.shape[0], HIDDEN), dtype)
         _, hs = jax.lax.scan(cell, (zeros, zeros), xs)
-        return jnp.swapaxes(hs @ p["w_out"] + p["b_out"], 0, 1)
+        return jnp.swapaxes(hs, 0, 1) @ p["w_out"] + p["b_out"]
 
     return params, _step_fn(forward, optimizer)
 

@@ -318,10 +318,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="train the default network on the digits data and print test accuracy"
     )
-    demo.add_argument("--epochs", type=int, default=150, help="training epochs (default 150)")
+    demo.add_argument(
+        "--epochs", type=int, default=None, help="training epochs (default: the demo's, 40)"
+    )
     demo.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--out-dir", default="runs/demo", help="folder for the curves PNG")
+    demo.add_argument("--no-augment", action="store_true", help="train without random shifts")
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return parser
 
@@ -565,6 +568,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             out_dir=args.out_dir,
             progress=not args.no_progress,
+            augment=not args.no_augment,
         )
     return 0
 

@@ -1,4 +1,4 @@
-"""The demo path, run for two epochs: output line, curves PNG, both model variants."""
+"""The demo path, run for one epoch: output line, curves PNG, both model variants."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from jaxnets.demo import digits_cnn, run_demo
 
 
 def test_demo_prints_accuracy_last_and_saves_curves(tmp_path, capsys):
-    accuracy = run_demo(epochs=2, out_dir=str(tmp_path), progress=False)
+    accuracy = run_demo(epochs=1, out_dir=str(tmp_path), progress=False)
     lines = capsys.readouterr().out.strip().splitlines()
     assert re.fullmatch(r"test_accuracy=[01]\.\d{4}", lines[-1])
     assert float(lines[-1].split("=")[1]) == round(accuracy, 4)

@@ -67,14 +67,15 @@ def _flax_carry(name, ours):
     return (ours["c"], ours["h"]) if name == "lstm" else ours["h"]
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["blocks", "fused"])
 @pytest.mark.parametrize("name", sorted(FLAX_CELLS))
-def test_cell_equals_flax_cell(name):
+def test_cell_equals_flax_cell(name, fused):
     flax_cls, ours_cls, convert = FLAX_CELLS[name]
     fcell = flax_cls(features=H)
     x = _normal(1, (B, F))
     fcarry0 = fcell.initialize_carry(jax.random.key(0), x.shape)
     variables = _randomise(fcell.init(jax.random.key(2), fcarry0, x), 10)
-    cell = ours_cls(H)
+    cell = ours_cls(H, fused=fused)
     params = convert(variables["params"])
     assert jax.tree.map(jnp.shape, params) == jax.tree.map(
         jnp.shape, cell.init(jax.random.key(0), F)
@@ -100,9 +101,10 @@ def test_lstm_layer_equals_flax_rnn_over_a_sequence():
     np.testing.assert_allclose(y, f_y, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["blocks", "fused"])
 @pytest.mark.parametrize("make", [jn.LSTM, jn.GRU, jn.SimpleRNN], ids=["lstm", "gru", "simple"])
-def test_scan_equals_python_loop(make):
-    cell = make(H)
+def test_scan_equals_python_loop(make, fused):
+    cell = make(H, fused=fused)
     params = _randomise(cell.init(jax.random.key(0), F), 30)
     x = _normal(1, (B, T, F))
     carry = cell.initial_carry((B,))

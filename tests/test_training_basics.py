@@ -232,3 +232,20 @@ def test_train_step_uses_fold_in_of_the_run_key_and_step():
     expected = reference(reference(ts.params, 0), 1)
     for a, b in zip(jax.tree.leaves(ts2.params), jax.tree.leaves(expected), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_lowered_and_compiled_step_keep_the_calling_convention():
+    model = jn.models.mlp((8,), 3, dropout=0.1)
+    opt = optax.adam(1e-3)
+    ts = jn.create_train_state(model, opt, (4, 5))
+    batch = (np.ones((4, 5), np.float32), np.zeros(4, np.int32))
+    step = jn.make_train_step(model, "softmax_cross_entropy", opt, donate=False)
+    lowered = step.lower(ts, batch)
+    assert "dot_general" in lowered.as_text()
+    compiled = lowered.compile()
+    ts_aot, m_aot = compiled(ts, batch)
+    ts_jit, m_jit = step(ts, batch)
+    assert int(ts_aot.step) == int(ts_jit.step) == 1
+    np.testing.assert_allclose(m_aot["loss"], m_jit["loss"], rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(ts_aot.params), jax.tree.leaves(ts_jit.params), strict=True):
+        np.testing.assert_array_equal(a, b)

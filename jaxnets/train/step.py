@@ -134,12 +134,43 @@ class TrainStep:
         params, state, opt_state, out = self._jitted(*self._args(ts, batch))
         return TrainState(_host_step(ts.step) + 1, params, state, opt_state, ts.key), out
 
-    def lower(self, ts: TrainState, batch):
-        """Lower the jitted core for these arguments (for cost analysis or AOT compile)."""
-        return self._jitted.lower(*self._args(ts, batch))
+    def lower(self, ts: TrainState, batch) -> LoweredTrainStep:
+        """Lower for these arguments; ``.compile()`` gives a step with the same calling
+        convention, ``(train_state, batch) -> (train_state, metrics)`` (ahead-of-time
+        compilation, ``cost_analysis()``, ``as_text()``)."""
+        return LoweredTrainStep(self, self._jitted.lower(*self._args(ts, batch)))
 
     def _cache_size(self) -> int:
         return self._jitted._cache_size()
+
+
+class LoweredTrainStep:
+    """A lowered :class:`TrainStep`; attribute access reaches ``jax.stages.Lowered``."""
+
+    def __init__(self, step: TrainStep, lowered: jax.stages.Lowered):
+        self._step = step
+        self._lowered = lowered
+
+    def compile(self) -> CompiledTrainStep:
+        return CompiledTrainStep(self._step, self._lowered.compile())
+
+    def __getattr__(self, name: str):
+        return getattr(self._lowered, name)
+
+
+class CompiledTrainStep:
+    """A compiled :class:`TrainStep`, called as ``step(train_state, batch)``."""
+
+    def __init__(self, step: TrainStep, compiled: jax.stages.Compiled):
+        self._step = step
+        self._compiled = compiled
+
+    def __call__(self, ts: TrainState, batch) -> tuple[TrainState, dict]:
+        params, state, opt_state, out = self._compiled(*self._step._args(ts, batch))
+        return TrainState(_host_step(ts.step) + 1, params, state, opt_state, ts.key), out
+
+    def __getattr__(self, name: str):
+        return getattr(self._compiled, name)
 
 
 def _host_step(step) -> np.int32:
