@@ -30,6 +30,8 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_mlp.py
+	$(BIN)/python benchmarks/bench_cnn.py
+	$(BIN)/python benchmarks/bench_lstm.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

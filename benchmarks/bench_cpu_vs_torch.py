@@ -1,7 +1,8 @@
 """CPU train-step time: jaxnets vs hand-written raw JAX vs PyTorch eager, three workloads.
 
 Usage: python benchmarks/bench_cpu_vs_torch.py [--out benchmarks/out/cpu_vs_torch.json]
-       [--rounds 15] [--workloads lenet,resnet20,lstm] [--threads 2]
+       [--rounds 15] [--workloads lenet,resnet20,lstm] [--threads 2] [--hugepages]
+       [--torch-tunables]
 
 PyTorch is an optional, benchmark-only dependency (``pip install jaxnets[bench]``, i.e.
 ``torch==2.13.0``; install the CPU build, e.g. from a local wheel with
@@ -23,6 +24,10 @@ Columns: ``jaxnets`` (``jn.make_train_step``), ``raw_jax`` (the hand-written ste
 column first trains a few steps on the batch and the loss must fall; then the columns are
 timed round-robin (``harness.time_interleaved``) and the JSON gives medians and the
 ratios jaxnets/torch, jaxnets/raw_jax and raw_jax/torch, plus the machine's load average.
+
+``--hugepages`` restarts the benchmark with ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``
+(:func:`jaxnets.cpu.reexec_with_hugepages`) for the JAX columns; PyTorch runs without
+glibc tunables unless ``--torch-tunables`` is given.
 
 PyTorch runs in a child process driven over a pipe (one step per request, timed from the
 parent like the JAX columns): in one process PyTorch's OpenMP workers and XLA's thread
@@ -48,6 +53,7 @@ import bench_lstm
 import harness
 
 import jaxnets as jn
+from jaxnets import cpu
 
 try:
     import torch
@@ -170,10 +176,12 @@ def torch_worker(workload: str, threads: int) -> None:
 class TorchProcess:
     """Drives :func:`torch_worker` in a child process; calling it runs one step."""
 
-    def __init__(self, workload: str, threads: int):
+    def __init__(self, workload: str, threads: int, env: dict[str, str]):
         cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", workload]
         cmd += ["--threads", str(threads)]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        )
         self.info = json.loads(self.proc.stdout.readline())
 
     def __call__(self) -> None:
@@ -250,7 +258,16 @@ def _load() -> list[float] | None:
         return None
 
 
-def bench_workload(workload: str, rounds: int, calls: int, threads: int) -> dict:
+def torch_env(inherit_tunables: bool) -> dict[str, str]:
+    """PyTorch's environment: this one, without glibc tunables unless asked to keep them
+    (PyTorch is measured as people run it)."""
+    env = dict(os.environ)
+    if not inherit_tunables:
+        env.pop("GLIBC_TUNABLES", None)
+    return env
+
+
+def bench_workload(workload: str, rounds: int, calls: int, threads: int, env) -> dict:
     x, y = _batch(workload)
     columns = jax_columns(workload, x, y)
     traces = {}
@@ -260,7 +277,7 @@ def bench_workload(workload: str, rounds: int, calls: int, threads: int) -> dict
     steps = {name: fn for name, (_, fn) in columns.items()}
     worker = None
     if torch is not None:
-        worker = TorchProcess(workload, threads)
+        worker = TorchProcess(workload, threads, env)
         counts["torch"], traces["torch"] = worker.info["params"], worker.info["losses"]
         steps["torch"] = worker
     assert len(set(counts.values())) == 1, counts
@@ -299,13 +316,24 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=None, help="steps per round")
     parser.add_argument("--workloads", default=",".join(CALLS))
     parser.add_argument("--threads", type=int, default=2, help="PyTorch intra-op threads")
+    parser.add_argument(
+        "--hugepages",
+        action="store_true",
+        help="restart with glibc's huge-page tunable for the JAX columns (jaxnets.cpu)",
+    )
+    parser.add_argument(
+        "--torch-tunables", action="store_true", help="give PyTorch the same glibc tunables"
+    )
     parser.add_argument("--torch-worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.torch_worker:
         torch_worker(args.torch_worker, args.threads)
         return
+    if args.hugepages:
+        cpu.reexec_with_hugepages()
     if torch is None:
         print("torch is not installed: skipping the PyTorch column (pip install jaxnets[bench])")
+    env = torch_env(args.torch_tunables)
     payload = {
         "benchmark": "cpu_train_step_vs_torch",
         "environment": {
@@ -314,11 +342,12 @@ def main() -> None:
             "torch_threads": None if torch is None else args.threads,
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
             "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
+            "torch_glibc_tunables": env.get("GLIBC_TUNABLES", ""),
         },
         "workloads": {},
     }
     for name in args.workloads.split(","):
-        res = bench_workload(name, args.rounds, args.calls or CALLS[name], args.threads)
+        res = bench_workload(name, args.rounds, args.calls or CALLS[name], args.threads, env)
         payload["workloads"][name] = res
         ms = {k: round(v["median_s"] * 1e3, 2) for k, v in res["results"].items()}
         print(f"{name}: median ms {ms}, jaxnets/torch {res.get('ratio_jaxnets_over_torch')}")

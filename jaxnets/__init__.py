@@ -28,10 +28,10 @@ from jaxnets.activations import (
     Tanh,
 )
 from jaxnets.core import (
+    Lambda,
     Layer,
     LayerError,
     LayerTypeError,
-    Lambda,
     as_spec,
     branches,
     check_tree_matches,

@@ -138,6 +138,8 @@ def as_spec(spec: SpecLike, dtype: Any = jnp.float32) -> Spec:
         return jax.ShapeDtypeStruct(tuple(spec.shape), spec.dtype)
     if isinstance(spec, (tuple, list)):
         return tuple(as_spec(s, dtype) for s in spec)
+    if isinstance(spec, Mapping):
+        return {k: as_spec(v, dtype) for k, v in spec.items()}
     raise TypeError(
         f"input_spec must be a shape tuple, a jax.ShapeDtypeStruct, an array or a tuple "
         f"of those; got {type(spec).__name__}: {spec!r}"
@@ -162,6 +164,12 @@ def check_rank(kind: str, spec: jax.ShapeDtypeStruct, min_rank: int, what: str =
             kind,
             f"expected an input of rank >= {min_rank}{what}, got shape {tuple(spec.shape)}",
         )
+
+
+def is_concrete(x: Any) -> bool:
+    """True when ``x`` holds values now (not a tracer inside ``jit``/``grad``/``vmap``), so a
+    layer can validate data eagerly and document what happens under ``jit`` instead."""
+    return not isinstance(x, jax.core.Tracer)
 
 
 def check_floating(kind: str, x: Any) -> None:

@@ -8,7 +8,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnets.core import Layer, LayerTypeError, as_spec, infer_output, layer_error, param
+from jaxnets.core import (
+    Layer,
+    LayerTypeError,
+    as_spec,
+    infer_output,
+    is_concrete,
+    layer_error,
+    param,
+)
 
 Initializer = Callable[..., jax.Array]
 
@@ -68,7 +76,7 @@ def Embedding(
         ids = jnp.asarray(ids) if isinstance(ids, np.ndarray) else ids
         check_ids(ids)
         table = jnp.asarray(param(params, "embedding", kind, (num_embeddings, features)))
-        if not isinstance(ids, jax.core.Tracer):
+        if is_concrete(ids):
             values = np.asarray(ids)
             bad = values[(values < 0) | (values >= num_embeddings)]
             if bad.size:

@@ -38,7 +38,7 @@ def _check_features(kind, x, features):
         )
 
 
-def BatchNorm(  # noqa: N802
+def BatchNorm(
     momentum: float = 0.99,
     epsilon: float = 1e-5,
     *,
@@ -95,13 +95,16 @@ def BatchNorm(  # noqa: N802
         check_rank(kind, spec, 2, " (batch, ..., features)")
         features = spec.shape[-1]
         params = _affine_params(features, use_scale, use_bias, param_dtype)
-        state = {"mean": jnp.zeros((features,), jnp.float32), "var": jnp.ones((features,), jnp.float32)}
+        state = {
+            "mean": jnp.zeros((features,), jnp.float32),
+            "var": jnp.ones((features,), jnp.float32),
+        }
         return spec, params, state
 
     return Layer(init, apply, kind, name)
 
 
-def LayerNorm(  # noqa: N802
+def LayerNorm(
     epsilon: float = 1e-5,
     *,
     use_scale: bool = True,

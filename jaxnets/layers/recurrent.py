@@ -100,6 +100,7 @@ from jaxnets.core import (
     along_last,
     as_spec,
     infer_output,
+    is_concrete,
     layer_error,
     param,
 )
@@ -380,10 +381,6 @@ def GRU(
 # --------------------------------------------------------------------------- inputs
 
 
-def _is_concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
-
-
 def _split_input(kind: str, x):
     """``x`` | ``(x, lengths_or_mask)`` | ``(x, lengths_or_mask, initial_carry)``."""
     if isinstance(x, (tuple, list)):
@@ -424,7 +421,7 @@ def valid_steps(kind: str, lengths_or_mask, batch: int, time: int) -> Array | No
             raise layer_error(kind, f"lengths must have shape ({batch},), got {shape}")
         if not jnp.issubdtype(v.dtype, jnp.integer):
             raise LayerTypeError(f"{kind}: lengths must be integers, got dtype {v.dtype}")
-        if _is_concrete(v):
+        if is_concrete(v):
             values = np.asarray(v)
             if values.min() < 0 or values.max() > time:
                 raise layer_error(

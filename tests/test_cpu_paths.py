@@ -1,0 +1,117 @@
+"""The CPU formulations equal the plain ones; the CPU helpers in ``jaxnets.cpu``."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxnets as jn
+from jaxnets import cpu
+from jaxnets.layers import pool
+
+
+def _plain_max_pool(x, size):
+    window = (1, *size, 1)
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, window, "VALID")
+
+
+@pytest.mark.parametrize(
+    "shape, size",
+    [
+        ((2, 8, 8, 4), (2, 2)),
+        ((2, 7, 9, 3), (2, 3)),  # remainders dropped, as VALID does
+        ((3, 10, 5), (3,)),
+        ((2, 4, 6, 4, 2), (2, 3, 2)),
+    ],
+)
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_tiled_max_equals_reduce_window_with_ties(shape, size, dtype):
+    x = jax.random.normal(jax.random.key(0), shape)
+    x = (jnp.round(x * 2) / 2).astype(dtype)  # coarse values: many ties in a window
+    fast, plain = pool._tiled_max(x, size), _plain_max_pool(x, size)
+    assert fast.dtype == plain.dtype
+    np.testing.assert_array_equal(np.asarray(fast, np.float32), np.asarray(plain, np.float32))
+    g = jax.random.normal(jax.random.key(1), plain.shape).astype(dtype)
+    grad_fast = jax.grad(lambda x: jnp.sum(pool._tiled_max(x, size) * g).astype(jnp.float32))(x)
+    grad_plain = jax.grad(lambda x: jnp.sum(_plain_max_pool(x, size) * g).astype(jnp.float32))(x)
+    # the same element of each window (the first maximum) receives the gradient
+    np.testing.assert_array_equal(
+        np.asarray(grad_fast, np.float32), np.asarray(grad_plain, np.float32)
+    )
+
+
+def test_tiled_max_propagates_nan():
+    x = jnp.array([1.0, jnp.nan, 0.0, 2.0, 3.0, 1.0, -1.0, 0.0]).reshape(1, 2, 4, 1)
+    y = pool._tiled_max(x, (2, 2))
+    assert bool(jnp.isnan(y[0, 0, 0, 0])) and float(y[0, 0, 1, 0]) == 3.0
+
+
+def _uses_reduce_window(layer, shape):
+    _, params, state = layer.init(jax.random.key(0), shape)
+    jaxpr = jax.make_jaxpr(lambda x: layer.apply(params, state, x, train=True)[0])(
+        jnp.ones(shape)
+    )
+    return "reduce_window" in str(jaxpr)
+
+
+@pytest.mark.parametrize(
+    "make, shape, tiled",
+    [
+        (lambda: jn.MaxPool(2), (2, 8, 8, 3), True),
+        (lambda: jn.MaxPool((2, 3)), (2, 7, 8, 3), True),
+        (lambda: jn.MaxPool(2, padding="SAME"), (2, 8, 8, 3), True),  # no padding needed
+        (lambda: jn.MaxPool(2, padding="SAME"), (2, 7, 7, 3), False),  # padded
+        (lambda: jn.MaxPool(3, strides=2), (2, 9, 9, 3), False),  # overlapping windows
+    ],
+)
+def test_maxpool_picks_tiled_form_on_cpu_only(monkeypatch, make, shape, tiled):
+    layer = make()
+    x = jax.random.normal(jax.random.key(2), shape)
+    _, params, state = layer.init(jax.random.key(0), shape)
+
+    def run(x):
+        return jnp.sum(jnp.sin(layer.apply(params, state, x, train=True)[0]))
+
+    monkeypatch.setattr(cpu, "on_cpu", lambda: True)
+    y_cpu, g_cpu = jax.value_and_grad(run)(x)
+    assert _uses_reduce_window(make(), shape) is not tiled
+    monkeypatch.setattr(cpu, "on_cpu", lambda: False)
+    y_plain, g_plain = jax.value_and_grad(run)(x)
+    assert _uses_reduce_window(make(), shape)
+    np.testing.assert_allclose(y_cpu, y_plain, rtol=1e-6)
+    np.testing.assert_array_equal(g_cpu, g_plain)
+
+
+def test_with_hugepages_keeps_other_tunables():
+    env = cpu.with_hugepages({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0:glibc.malloc.arena_max=2"})
+    assert env["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
+    assert cpu.hugepages_enabled(env) and not cpu.hugepages_enabled({})
+    assert cpu.with_hugepages({})["GLIBC_TUNABLES"] == cpu.HUGEPAGE_TUNABLE
+
+
+def test_transparent_hugepage_mode(tmp_path):
+    path = tmp_path / "enabled"
+    path.write_text("always [madvise] never\n")
+    assert cpu.transparent_hugepage_mode(str(path)) == "madvise"
+    assert cpu.transparent_hugepage_mode(str(tmp_path / "missing")) is None
+
+
+def test_reexec_only_when_needed(monkeypatch):
+    calls = []
+    monkeypatch.setattr(cpu.os, "execve", lambda *a: calls.append(a))
+    monkeypatch.setattr(cpu, "transparent_hugepage_mode", lambda: "madvise")
+    monkeypatch.setattr(cpu.sys, "platform", "linux")
+    monkeypatch.setenv("GLIBC_TUNABLES", cpu.HUGEPAGE_TUNABLE)
+    cpu.reexec_with_hugepages(["-m", "jaxnets"])
+    assert calls == []
+    monkeypatch.setenv("GLIBC_TUNABLES", "")
+    monkeypatch.setenv("JAXNETS_NO_HUGEPAGES", "1")
+    cpu.reexec_with_hugepages(["-m", "jaxnets"])
+    assert calls == []
+    monkeypatch.delenv("JAXNETS_NO_HUGEPAGES")
+    cpu.reexec_with_hugepages(["-m", "jaxnets", "train"])
+    (exe, argv, env), = calls
+    assert argv[1:] == ["-m", "jaxnets", "train"]
+    assert env["GLIBC_TUNABLES"] == cpu.HUGEPAGE_TUNABLE
