@@ -200,18 +200,13 @@ def bench_config(make_jn, make_raw, batch, in_shape, rounds, calls):
         "jaxnets": compiled_flops(jn_step, ts, (x, y)),
         "raw_jax": compiled_flops(raw_step, raw_carry, (x, y)),
     }
-    box = {"jn": ts, "raw": raw_carry}
-
-    def run_jn():
-        box["jn"], m = jn_step(box["jn"], (x, y))
-        return m
-
-    def run_raw():
-        box["raw"], m = raw_step(box["raw"], (x, y))
-        return m
-
     results = harness.time_interleaved(
-        {"jaxnets": run_jn, "raw_jax": run_raw}, rounds=rounds, calls_per_round=calls
+        {
+            "jaxnets": harness.stepper(jn_step, ts, (x, y)),
+            "raw_jax": harness.stepper(raw_step, raw_carry, (x, y)),
+        },
+        rounds=rounds,
+        calls_per_round=calls,
     )
     return {
         "batch": batch,

@@ -22,6 +22,19 @@ def block(tree):
     return jax.block_until_ready(tree)
 
 
+def stepper(step: Callable, carry, batch) -> Callable[[], object]:
+    """A zero-argument callable for :func:`time_interleaved` that advances a train step:
+    each call runs ``carry, metrics = step(carry, batch)`` and returns the metrics (the
+    carry is kept, so donated buffers are never reused)."""
+    box = [carry]
+
+    def run():
+        box[0], metrics = step(box[0], batch)
+        return metrics
+
+    return run
+
+
 def time_interleaved(
     candidates: dict[str, Callable[[], object]],
     *,
