@@ -30,8 +30,9 @@ ratios jaxnets/torch, jaxnets/raw_jax and raw_jax/torch, plus the machine's load
 glibc tunables unless ``--torch-tunables`` is given.
 
 PyTorch runs in a child process driven over a pipe (one step per request, timed from the
-parent like the JAX columns): in one process PyTorch's OpenMP workers and XLA's thread
-pool spin against each other on the 2 cores, which made PyTorch's LSTM step 100x slower.
+parent like the JAX columns), so its OpenMP pool and XLA's thread pool never share a
+process. Measure on a quiet machine: PyTorch eager with 2 threads slows down sharply when
+the cores are shared (its LSTM step took 0.3-3.5 s instead of 26 ms at load 4-7).
 """
 
 from __future__ import annotations

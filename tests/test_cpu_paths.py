@@ -1,4 +1,5 @@
-"""The CPU formulations equal the plain ones; the CPU helpers in ``jaxnets.cpu``."""
+"""The CPU formulations (tiled MaxPool, closed-form BatchNorm derivative) equal the plain
+ones in values and gradients; the CPU helpers in ``jaxnets.cpu``."""
 
 from __future__ import annotations
 
@@ -45,14 +46,12 @@ def test_tiled_max_equals_reduce_window_with_ties(shape, size, dtype):
 def test_tiled_max_propagates_nan():
     x = jnp.array([1.0, jnp.nan, 0.0, 2.0, 3.0, 1.0, -1.0, 0.0]).reshape(1, 2, 4, 1)
     y = pool._tiled_max(x, (2, 2))
-    assert bool(jnp.isnan(y[0, 0, 0, 0])) and float(y[0, 0, 1, 0]) == 3.0
+    assert bool(jnp.isnan(y[0, 0, 0, 0])) and float(y[0, 0, 1, 0]) == 2.0
 
 
 def _uses_reduce_window(layer, shape):
     _, params, state = layer.init(jax.random.key(0), shape)
-    jaxpr = jax.make_jaxpr(lambda x: layer.apply(params, state, x, train=True)[0])(
-        jnp.ones(shape)
-    )
+    jaxpr = jax.make_jaxpr(lambda x: layer.apply(params, state, x, train=True)[0])(jnp.ones(shape))
     return "reduce_window" in str(jaxpr)
 
 
@@ -84,6 +83,48 @@ def test_maxpool_picks_tiled_form_on_cpu_only(monkeypatch, make, shape, tiled):
     np.testing.assert_array_equal(g_cpu, g_plain)
 
 
+@pytest.mark.parametrize("shape", [(8, 5, 5, 6), (16, 4), (4, 3, 7, 2, 5)])
+def test_batchnorm_cpu_form_equals_plain(monkeypatch, shape):
+    layer = jn.BatchNorm(momentum=0.9)
+    _, _, state = layer.init(jax.random.key(0), shape)
+    features = shape[-1]
+    params = {"scale": jnp.linspace(0.5, 2.0, features), "bias": jnp.linspace(-1.0, 1.0, features)}
+    x = 3.0 * jax.random.normal(jax.random.key(1), shape) + 1.0
+    w = jax.random.normal(jax.random.key(2), shape)
+
+    def run(params, x):
+        y, new_state = layer.apply(params, state, x, train=True)
+        return jnp.sum(jnp.sin(y) * w), new_state
+
+    results = {}
+    for on in (True, False):
+        monkeypatch.setattr(cpu, "on_cpu", lambda on=on: on)
+        (value, new_state), grads = jax.value_and_grad(run, argnums=(0, 1), has_aux=True)(params, x)
+        tangent = jax.jvp(lambda x: run(params, x)[0], (x,), (w,))[1]  # forward mode works
+        results[on] = (value, new_state, grads, tangent)
+    fast, plain = results[True], results[False]
+    np.testing.assert_allclose(fast[0], plain[0], rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(fast[1:]), jax.tree.leaves(plain[1:]), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(b))))
+
+
+def test_batchnorm_cpu_form_constant_feature(monkeypatch):
+    """A feature with zero variance: finite gradients, equal to the plain formulation's."""
+    layer = jn.BatchNorm()
+    x = jnp.stack([jnp.arange(6.0), jnp.full(6, 2.0)], axis=-1)
+    _, params, state = layer.init(jax.random.key(0), x.shape)
+
+    def loss(x):
+        return jnp.sum(jnp.cos(layer.apply(params, state, x, train=True)[0]))
+
+    monkeypatch.setattr(cpu, "on_cpu", lambda: True)
+    fast = jax.grad(loss)(x)
+    monkeypatch.setattr(cpu, "on_cpu", lambda: False)
+    plain = jax.grad(loss)(x)
+    assert bool(jnp.all(jnp.isfinite(fast)))
+    np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-6)
+
+
 def test_with_hugepages_keeps_other_tunables():
     env = cpu.with_hugepages({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0:glibc.malloc.arena_max=2"})
     assert env["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
@@ -112,6 +153,6 @@ def test_reexec_only_when_needed(monkeypatch):
     assert calls == []
     monkeypatch.delenv("JAXNETS_NO_HUGEPAGES")
     cpu.reexec_with_hugepages(["-m", "jaxnets", "train"])
-    (exe, argv, env), = calls
+    ((exe, argv, env),) = calls
     assert argv[1:] == ["-m", "jaxnets", "train"]
     assert env["GLIBC_TUNABLES"] == cpu.HUGEPAGE_TUNABLE

@@ -16,12 +16,14 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnets import cpu
 from jaxnets.core import Layer, as_spec, check_floating, infer_output, layer_error
 from jaxnets.layers.padding import IntOrTuple, PaddingLike, Pads, Window
 
@@ -39,6 +41,25 @@ def _reduce_window(x, init, op, window: Window, pads: Pads):
         (1, *window.strides, 1),
         ((0, 0), *pads, (0, 0)),
     )
+
+
+def _tiled_max(x, size: tuple[int, ...]):
+    """The maximum over windows that tile ``x`` (stride = window, no padding; a remainder
+    is dropped), as a chain of selects over the offsets inside a window in row-major
+    order: the first maximum wins, so values and gradients equal ``reduce_window``'s on
+    the CPU (ties included) and a NaN propagates. XLA:CPU differentiates
+    ``reduce_window`` through select-and-scatter with index arrays of the input's size
+    (a LeNet train step 1.4x slower, ``benchmarks/RESULTS_CPU.md``); the selects fuse.
+    """
+    out = tuple(n // k for n, k in zip(x.shape[1:-1], size, strict=True))
+    x = x[(slice(None), *(slice(0, o * k) for o, k in zip(out, size, strict=True)), slice(None))]
+    split = [d for o, k in zip(out, size, strict=True) for d in (o, k)]
+    x = x.reshape((x.shape[0], *split, x.shape[-1]))
+    best = None
+    for offset in itertools.product(*(range(k) for k in size)):
+        v = x[(slice(None), *(i for j in offset for i in (slice(None), j)), slice(None))]
+        best = v if best is None else jnp.where((v > best) | jnp.isnan(v), v, best)
+    return best
 
 
 def _pool_window(kind: str, window, strides, padding) -> Window:
@@ -76,6 +97,10 @@ def MaxPool(
 ) -> Layer:
     """The maximum over each window; padded cells never win (they count as -inf).
 
+    On the CPU backend, windows that tile the input (``strides`` = ``window``, no padding
+    needed) are computed by an equivalent select chain that XLA:CPU differentiates much
+    faster; the values and gradients are the same (ties go to the first maximum).
+
     Example:
         >>> import jax, jaxnets as jn
         >>> spec, _, _ = jn.MaxPool(3, strides=2, padding="SAME").init(
@@ -85,8 +110,11 @@ def MaxPool(
     """
     kind = "MaxPool"
     geometry = _pool_window(kind, window, strides, padding)
+    tiles = geometry.strides == geometry.size
 
     def pool(x, pads):
+        if tiles and cpu.on_cpu() and all(pair == (0, 0) for pair in pads):
+            return _tiled_max(x, geometry.size)
         return _reduce_window(x, -jnp.inf, jax.lax.max, geometry, pads)
 
     return _pool_layer(kind, geometry, pool, name)
