@@ -111,55 +111,42 @@ def make_train_step(
 class TrainStep:
     """The jitted train step without a mesh: ``step(train_state, batch)``.
 
-    Only the arrays that change (params, state, optimizer state) and the batch cross the
-    jit boundary; the step counter stays a host integer and the key is passed only when
-    the model uses randomness (found once, from the traced graph). Each array argument
-    costs a few microseconds of dispatch, so this keeps a small model's step as cheap as
-    a hand-written ``jax.jit`` step. ``lower`` and ``_cache_size`` reach the jitted core.
+    Only the arrays that change (params, state, optimizer state, as one tuple) and the
+    batch cross the jit boundary; the step counter stays a host integer and the key (with
+    the step) is passed only when the model uses randomness (found once, from the traced
+    graph). Each extra argument costs microseconds of dispatch, which a small model's step
+    notices (``benchmarks/RESULTS.md``). ``lower`` and ``_cache_size`` reach the jitted core.
     """
 
     def __init__(self, model: Layer, update: Callable, *, donate: bool):
         self._model = model
 
-        # The changing arrays travel as one tuple: one pytree argument dispatches faster
-        # than three positional ones.
-        def train_step(carry, batch):
-            *carry, out = update(*carry, batch, None, None)
-            return tuple(carry), out
-
-        def keyed_train_step(carry, batch, key, step):
+        # One pytree argument dispatches faster than three positional ones.
+        def train_step(carry, batch, key=None, step=None):
             *carry, out = update(*carry, batch, key, step)
             return tuple(carry), out
 
-        donated = (0,) if donate else ()
-        self._keyed = jax.jit(keyed_train_step, donate_argnums=donated)
-        self._plain = jax.jit(train_step, donate_argnums=donated)
-        self._jitted: Callable | None = None  # one of the two, chosen at the first call
+        self._jitted = jax.jit(train_step, donate_argnums=(0,) if donate else ())
+        self._uses_key: bool | None = None  # found at the first call
 
     def _args(self, ts: TrainState, batch) -> tuple:
-        if self._jitted is None:
-            uses_key = model_uses_key(self._model, ts.params, ts.state, batch[0])
-            self._jitted = self._keyed if uses_key else self._plain
+        if self._uses_key is None:
+            self._uses_key = model_uses_key(self._model, ts.params, ts.state, batch[0])
         args = ((ts.params, ts.state, ts.opt_state), batch)
-        return (*args, ts.key, _host_step(ts.step)) if self._jitted is self._keyed else args
+        return (*args, ts.key, _host_step(ts.step)) if self._uses_key else args
 
     def __call__(self, ts: TrainState, batch) -> tuple[TrainState, dict]:
-        if self._jitted is self._plain:  # the hot path: no key, nothing else to prepare
-            carry, out = self._plain((ts.params, ts.state, ts.opt_state), batch)
-        else:
-            args = self._args(ts, batch)  # chooses self._jitted on the first call
-            carry, out = self._jitted(*args)
+        carry, out = self._jitted(*self._args(ts, batch))
         return TrainState(_host_step(ts.step) + 1, *carry, ts.key), out
 
     def lower(self, ts: TrainState, batch) -> LoweredTrainStep:
         """Lower for these arguments; ``.compile()`` gives a step with the same calling
         convention, ``(train_state, batch) -> (train_state, metrics)`` (ahead-of-time
         compilation, ``cost_analysis()``, ``as_text()``)."""
-        args = self._args(ts, batch)
-        return LoweredTrainStep(self, self._jitted.lower(*args))
+        return LoweredTrainStep(self, self._jitted.lower(*self._args(ts, batch)))
 
     def _cache_size(self) -> int:
-        return 0 if self._jitted is None else self._jitted._cache_size()
+        return self._jitted._cache_size()
 
 
 class LoweredTrainStep:
