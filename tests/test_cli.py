@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from jaxnets.cli import build_parser, main, model_registry
+from jaxnets.cpu import transparent_hugepage_mode as cpu_mode
 
 FAST = ["--no-progress", "--no-compile-cache", "--quiet"]
 
@@ -185,3 +186,33 @@ def test_command_line_subprocess_shows_progress_and_uses_the_cache(tmp_path):
     assert "test_accuracy=" in proc.stdout
     assert os.path.exists(out / "checkpoints" / "ckpt-00000014.jnc")
     assert any("step" in name for name in os.listdir(cache))  # the train step was cached
+
+
+def test_command_restarts_with_hugepages_only_as_a_program(monkeypatch):
+    from jaxnets import cpu
+
+    calls = []
+    monkeypatch.setattr(cpu, "reexec_with_hugepages", lambda: calls.append("reexec"))
+    argv = ["summary", "--model", "lenet5", "--input-shape", "28,28,1"]
+    monkeypatch.setattr(sys, "argv", ["jaxnets", *argv])
+    assert main() == 0 and calls == ["reexec"]
+    assert main(argv) == 0 and calls == ["reexec"]  # from Python: never restarts
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or cpu_mode() != "madvise",
+    reason="the restart happens only where huge pages are given on request",
+)
+def test_command_process_runs_with_the_hugepage_tunable():
+    code = (
+        "import os, sys; from jaxnets.cli import main; "
+        "sys.argv = ['jaxnets', 'summary', '--model', 'mlp', '--input-shape', '8']; "
+        "main(); print('TUNABLES=' + os.environ.get('GLIBC_TUNABLES', ''))"
+    )
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "JAXNETS_NO_HUGEPAGES")
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert "TUNABLES=glibc.malloc.hugetlb=1" in out

@@ -78,25 +78,6 @@ def matrices(m: int, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tuple(np.array(a, dtype=np.float64) for a in (at, g, bt))
 
 
-def _combine(coeffs: np.ndarray, parts):
-    """``sum_k coeffs[k] * parts[k]`` skipping zeros (a sum of slices XLA fuses)."""
-    out = None
-    for c, part in zip(coeffs, parts, strict=True):
-        if c == 0:
-            continue
-        term = part if c == 1 else (-part if c == -1 else part * part.dtype.type(c))
-        out = term if out is None else out + term
-    return jnp.zeros_like(parts[0]) if out is None else out
-
-
-def _tiles(length: int, m: int, n: int, axis: int, x):
-    """The ``n`` strided views of ``x`` along ``axis``: view ``u`` holds element
-    ``t * m + u`` of tile ``t``, for ``length`` tiles."""
-    return [
-        jax.lax.slice_in_dim(x, u, u + m * (length - 1) + 1, stride=m, axis=axis) for u in range(n)
-    ]
-
-
 def winograd_conv2d(x, w, pads, tile: int = 2):
     """A stride-1, undilated 2-D correlation of ``x`` (NHWC) with ``w`` (HWIO), explicit
     ``pads`` ``((lo, hi), (lo, hi))``, by Winograd F(tile x tile, kh x kw); equals
@@ -113,25 +94,32 @@ def winograd_conv2d(x, w, pads, tile: int = 2):
     nh, nw = m + kh - 1, m + kw - 1
     at_h, g_h, bt_h = matrices(m, kh)
     at_w, g_w, bt_w = matrices(m, kw)
-    zero = jnp.zeros((), x.dtype)
-    # pad so that th x tw full tiles fit (extra zeros at the high end)
+    dt = x.dtype
+    zero = jnp.zeros((), dt)
     xp = jax.lax.pad(
         x,
         zero,
-        ((0, 0, 0), (plo, th * m + kh - 1 - h - plo, 0), (qlo, tw * m + kw - 1 - wd - qlo, 0), (0, 0, 0)),
+        (
+            (0, 0, 0),
+            (plo, th * m + kh - 1 - h - plo, 0),
+            (qlo, tw * m + kw - 1 - wd - qlo, 0),
+            (0, 0, 0),
+        ),
     )
-    rows = _tiles(th, m, nh, 1, xp)  # nh x [N, th, Wp, C]
-    rows = [_combine(bt_h[a], rows) for a in range(nh)]
-    v = []
-    for r_a in rows:
-        cols = _tiles(tw, m, nw, 2, r_a)  # nw x [N, th, tw, C]
-        v.extend(_combine(bt_w[b], cols) for b in range(nw))
-    v = jnp.stack(v).reshape(nh * nw, n_ * th * tw, c)
-    u = jnp.einsum("ak,klio,bl->abio", g_h.astype(np.float32), w.astype(x.dtype), g_w.astype(np.float32))
-    u = u.reshape(nh * nw, cin, cout).astype(x.dtype)
-    prod = jax.lax.dot_general(v, u, (((2,), (1,)), ((0,), (0,))))  # [nh*nw, T, cout]
-    prod = prod.reshape(nh, nw, n_, th, tw, cout)
-    rows = [_combine(at_h[i], [prod[a] for a in range(nh)]) for i in range(m)]  # [nw, N, th, tw, O]
-    out = jnp.stack([jnp.stack([_combine(at_w[j], [r[b] for b in range(nw)]) for j in range(m)]) for r in rows])
-    out = out.transpose(2, 3, 0, 4, 1, 5).reshape(n_, th * m, tw * m, cout)
-    return out[:, :ho, :wo, :]
+    # the (nh, nw) overlapping tiles: element (u, v) of tile (t, s) is xp[t*m + u, s*m + v]
+    d = jnp.stack(
+        [
+            xp[:, u : u + m * (th - 1) + 1 : m, v : v + m * (tw - 1) + 1 : m, :]
+            for u in range(nh)
+            for v in range(nw)
+        ]
+    ).reshape(nh, nw, n_ * th * tw * c)
+    v_ = jnp.einsum("au,uvk->avk", bt_h.astype(dt), d)
+    v_ = jnp.einsum("bv,avk->abk", bt_w.astype(dt), v_).reshape(nh * nw, n_ * th * tw, c)
+    u_ = jnp.einsum("ak,klio,bl->abio", g_h.astype(dt), w.astype(dt), g_w.astype(dt))
+    prod = jax.lax.dot_general(v_, u_.reshape(nh * nw, cin, cout), (((2,), (1,)), ((0,), (0,))))
+    prod = prod.reshape(nh, nw, n_ * th * tw * cout)
+    y = jnp.einsum("ia,abk->ibk", at_h.astype(dt), prod)
+    y = jnp.einsum("jb,ibk->ijk", at_w.astype(dt), y).reshape(m, m, n_, th, tw, cout)
+    y = y.transpose(2, 3, 0, 4, 1, 5).reshape(n_, th * m, tw * m, cout)
+    return y[:, :ho, :wo, :]
