@@ -9,10 +9,12 @@ equal): token ids -> embedding -> LSTM over time -> logits, mean softmax cross-e
 ``jax.value_and_grad``, optax adam, one jitted step with the training state donated.
 
 * ``jaxnets``: ``serial(Embedding, RNN(LSTM), Dense)`` trained by ``jn.make_train_step``.
-* ``raw_jax``: hand-written params and a ``lax.scan`` over time, with the same algorithm
-  jaxnets' LSTM picks on the backend (on the CPU per-gate products inside the loop; on
-  accelerators one input product for all steps before the loop and one fused recurrent
-  product per step), so the ratio measures the library's overhead.
+* ``raw_jax``: hand-written params and a ``lax.scan`` over time differentiated by
+  ``jax.value_and_grad`` (the plain formulation: on the CPU per-gate products inside the
+  loop; on accelerators one input product for all steps before the loop and one fused
+  recurrent product per step, which is also what jaxnets' LSTM runs there). On the CPU
+  jaxnets' LSTM runs its hand-written-backward formulation instead (``fused=None``; see
+  ``jaxnets/layers/recurrent.py``), so there the ratio measures that gain.
 * ``flax``: ``nn.Embed``, ``nn.RNN(nn.LSTMCell)``, ``nn.Dense`` (flax computes each gate's
   input product inside the loop, one Dense per gate).
 

@@ -125,6 +125,91 @@ def test_scan_equals_python_loop(make, fused):
     np.testing.assert_allclose(out_r, jnp.stack(rev, axis=1), atol=1e-5, rtol=1e-5)
 
 
+def _scan_loss(cell, params, x, carry0, reverse, sequences):
+    res = jn.layers.scan_cell(
+        cell, params, x, initial_carry=carry0, reverse=reverse, sequences=sequences
+    )
+    out = jnp.sum(jnp.sin(3.0 * res.outputs)) if sequences else 0.0
+    final = jnp.sum(res.carry["c"] ** 2) + jnp.sum(jnp.cos(res.carry["h"]))
+    return out + jnp.sum(res.last * jnp.arange(res.last.shape[-1])[None]) + final, res
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the CPU formulation")
+@pytest.mark.parametrize("sequences", [True, False], ids=["sequences", "last"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+def test_lstm_cpu_sequence_equals_plain_scan_values_and_gradients(reverse, sequences):
+    """The CPU path (whole sequence, hand-written backward) against both scanned forms."""
+    params = _randomise(jn.LSTM(H).init(jax.random.key(0), F), 70)
+    x = _normal(1, (B, T, F))
+    carry0 = {"c": _normal(2, (B, H)), "h": _normal(3, (B, H))}
+    grad = jax.jit(
+        jax.value_and_grad(_scan_loss, argnums=(1, 2, 3), has_aux=True),
+        static_argnums=(0, 4, 5),
+    )
+    (loss, res), grads = grad(jn.LSTM(H), params, x, carry0, reverse, sequences)
+    for fused in (False, True):
+        (ref_loss, ref), ref_grads = grad(
+            jn.LSTM(H, fused=fused), params, x, carry0, reverse, sequences
+        )
+        np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
+        for a, b in zip(
+            jax.tree.leaves((res, grads)), jax.tree.leaves((ref, ref_grads)), strict=True
+        ):
+            np.testing.assert_allclose(a, b, atol=2e-5, rtol=2e-5)
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the CPU formulation")
+def test_lstm_cpu_sequence_is_used_only_when_it_applies():
+    cell, plain = jn.LSTM(H), jn.LSTM(H, fused=False)
+    params = cell.init(jax.random.key(0), F)
+    xs, carry = jnp.ones((T, B, F)), cell.initial_carry((B,))
+    assert cell.sequence(params, xs, carry, 1) is not None
+    assert plain.sequence(params, xs, carry, 1) is None  # an explicit choice is kept
+    assert cell.sequence(params, xs[:0], carry, 1) is None  # no steps: the plain scan
+    layer = jn.RNN(cell)
+
+    def jaxpr(*extra):  # the lengths are concrete (closed over), the sequence traced
+        def run(x):
+            return layer.apply(params, {}, (x, *extra) if extra else x, train=False)[0]
+
+        return str(jax.make_jaxpr(run)(jnp.ones((B, T, F))))
+
+    assert "custom_vjp_call" in jaxpr()
+    assert "custom_vjp_call" not in jaxpr(jnp.array([T, 2, 0]))  # padding: the scan
+    assert "custom_vjp_call" in jaxpr(jnp.full((B,), T))  # no step is padding
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the CPU formulation")
+def test_lstm_cpu_sequence_second_order_gradients_equal_the_scan():
+    """Reverse-over-reverse goes through the hand-written backward pass."""
+    x = _normal(1, (B, T, F))
+    params = _randomise(jn.LSTM(H).init(jax.random.key(0), F), 90)
+
+    def hessian_part(cell):
+        def f(p):
+            return jnp.sum(jnp.sin(jn.RNN(cell).apply(p, {}, x, train=False)[0]))
+
+        return jax.grad(lambda p: jnp.sum(jax.grad(f)(p)["recurrent_kernel"] ** 2))(params)
+
+    ours, plain = hessian_part(jn.LSTM(H)), hessian_part(jn.LSTM(H, fused=False))
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(plain), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_lstm_forward_mode_through_the_scanned_forms():
+    """jax.jvp does not go through the CPU path's custom_vjp; an explicit ``fused`` gives
+    the scan, which supports it (and agrees with reverse mode)."""
+    cell = jn.LSTM(H, fused=False)
+    params = _randomise(cell.init(jax.random.key(0), F), 80)
+    x, v = _normal(1, (B, T, F)), _normal(2, (B, T, F))
+
+    def f(x):
+        return jnp.sum(jnp.sin(jn.RNN(cell).apply(params, {}, x, train=False)[0]))
+
+    tangent = jax.jvp(f, (x,), (v,))[1]
+    np.testing.assert_allclose(tangent, jnp.vdot(jax.grad(f)(x), v), rtol=1e-4)
+
+
 def test_lstm_forget_bias_starts_at_one():
     bias = jn.LSTM(4).init(jax.random.key(0), 3)["bias"]
     np.testing.assert_array_equal(bias, np.r_[np.zeros(4), np.ones(4), np.zeros(8)])
