@@ -14,6 +14,14 @@ imports JAX::
 
 or re-execute themselves first thing with :func:`reexec_with_hugepages`.
 
+Convolutions. XLA:CPU hands convolutions to YNNPACK, which runs each one on a single
+thread, while XLA's own (Eigen) convolution uses every core of its thread pool. Where the
+process may use more than one core, jaxnets' jitted steps (:func:`jaxnets.make_train_step`,
+``make_eval_step``, ``make_predict``) of a network with convolutions are compiled with
+:data:`CONVOLUTIONS_ON_EIGEN` (:func:`compiler_options` decides, from the traced program);
+matrix products stay on YNNPACK. Pass ``compiler_options={}`` to those functions to keep
+XLA's defaults, or your own dictionary of XLA options.
+
 Example:
     >>> from jaxnets import cpu
     >>> cpu.with_hugepages({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})["GLIBC_TUNABLES"]
@@ -24,9 +32,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import jax
+from jax.extend import core as jax_core
 
 HUGEPAGE_TUNABLE = "glibc.malloc.hugetlb=1"
 _THP_MODE = "/sys/kernel/mm/transparent_hugepage/enabled"
@@ -35,6 +45,102 @@ _THP_MODE = "/sys/kernel/mm/transparent_hugepage/enabled"
 def on_cpu() -> bool:
     """Whether JAX's default backend is the CPU (decides a layer's formulation)."""
     return jax.default_backend() == "cpu"
+
+
+#: XLA options that keep matrix products on YNNPACK but leave convolutions to XLA's own
+#: multi-threaded (Eigen) implementation. On 2 cores: LeNet-style train step 0.65x,
+#: CIFAR ResNet-20 0.91x, LSTM (no convolutions) 1.08x, so only networks with
+#: convolutions get it (``benchmarks/RESULTS_CPU.md``).
+CONVOLUTIONS_ON_EIGEN = {
+    "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"
+}
+
+
+def usable_cores() -> int:
+    """How many CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def primitives(fn: Callable, *args: Any) -> set[str]:
+    """The names of the primitives in ``fn``'s traced program for ``args`` (shapes and
+    dtypes only), including those inside loops, conditionals and custom derivatives."""
+    abstract = jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype) if hasattr(a, "shape") else a, args
+    )
+    names: set[str] = set()
+    _collect(jax.make_jaxpr(fn)(*abstract).jaxpr, names)
+    return names
+
+
+def _collect(jaxpr, names: set[str]) -> None:
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, tuple | list) else (value,):
+                if isinstance(sub, jax_core.ClosedJaxpr):
+                    _collect(sub.jaxpr, names)
+                elif isinstance(sub, jax_core.Jaxpr):
+                    _collect(sub, names)
+
+
+def compiler_options(fn: Callable, *args: Any) -> dict[str, Any]:
+    """The XLA options jaxnets compiles ``fn(*args)`` with: :data:`CONVOLUTIONS_ON_EIGEN`
+    on the CPU backend with more than one usable core when the program has a convolution,
+    otherwise none.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> conv = lambda x, w: jax.lax.conv(x, w, (1, 1), "SAME")
+        >>> opts = compiler_options(conv, jnp.ones((1, 1, 4, 4)), jnp.ones((1, 1, 3, 3)))
+        >>> opts == (CONVOLUTIONS_ON_EIGEN if on_cpu() and usable_cores() > 1 else {})
+        True
+        >>> compiler_options(jnp.tanh, jnp.ones(3))
+        {}
+    """
+    if not on_cpu() or usable_cores() < 2:
+        return {}
+    if "conv_general_dilated" not in primitives(fn, *args):
+        return {}
+    return dict(CONVOLUTIONS_ON_EIGEN)
+
+
+class TunedJit:
+    """``jax.jit(fn, **kwargs)`` compiled with :func:`compiler_options` (or the given
+    ``options``), decided at the first call from the traced program.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> f = TunedJit(lambda x: x * 2)
+        >>> f(jnp.ones(2)).tolist(), f._cache_size()
+        ([2.0, 2.0], 1)
+    """
+
+    def __init__(self, fn: Callable, options: Mapping[str, Any] | None = None, **kwargs):
+        self._fn = fn
+        self._options = options
+        self._kwargs = kwargs
+        self._jitted: Any = None
+
+    def jitted(self, *args: Any) -> Any:
+        """The ``jax.jit`` object, created for these example arguments at the first call."""
+        if self._jitted is None:
+            options = self._options
+            if options is None:
+                options = compiler_options(self._fn, *args)
+            self._jitted = jax.jit(self._fn, compiler_options=dict(options) or None, **self._kwargs)
+        return self._jitted
+
+    def __call__(self, *args: Any) -> Any:
+        return (self._jitted or self.jitted(*args))(*args)
+
+    def lower(self, *args: Any) -> jax.stages.Lowered:
+        return self.jitted(*args).lower(*args)
+
+    def _cache_size(self) -> int:
+        return 0 if self._jitted is None else self._jitted._cache_size()
 
 
 def transparent_hugepage_mode(path: str = _THP_MODE) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +11,7 @@ import numpy as np
 import optax
 from jax.extend.core import Var
 
-from jaxnets import distributed, losses
+from jaxnets import cpu, distributed, losses
 from jaxnets.core import Layer
 from jaxnets.train.precision import Policy
 from jaxnets.train.precision import policy as get_policy
@@ -39,6 +40,7 @@ def make_train_step(
     donate: bool = True,
     precision: str | Policy | None = None,
     mesh: distributed.MeshLike | None = None,
+    compiler_options: Mapping[str, Any] | None = None,
 ) -> Callable[[TrainState, tuple], tuple[TrainState, dict]]:
     """A compiled ``step(train_state, (inputs, labels)) -> (train_state, metrics)``.
 
@@ -50,7 +52,10 @@ def make_train_step(
     scales the loss where needed; parameters stay float32. With ``mesh`` (from
     :func:`jaxnets.distributed.make_mesh`, or a :func:`~jaxnets.distributed.fully_sharded`
     plan) the batch is split over the devices and the state replicated (or sharded) on
-    them; the numbers are those of one device with the whole batch.
+    them; the numbers are those of one device with the whole batch. ``compiler_options``
+    are XLA options for the compiled step; None lets :func:`jaxnets.cpu.compiler_options`
+    choose (on the CPU: convolutions on XLA's multi-threaded implementation), ``{}`` keeps
+    XLA's defaults.
 
     Example:
         >>> import optax, numpy as np, jaxnets as jn
@@ -105,7 +110,7 @@ def make_train_step(
             return TrainState(ts.step + 1, params, state, opt_state, ts.key), out
 
         return distributed.jit_train_step(step, mesh, donate=donate)
-    return TrainStep(model, train_step, donate=donate)
+    return TrainStep(model, train_step, donate=donate, compiler_options=compiler_options)
 
 
 class TrainStep:
@@ -118,7 +123,14 @@ class TrainStep:
     notices (``benchmarks/RESULTS.md``). ``lower`` and ``_cache_size`` reach the jitted core.
     """
 
-    def __init__(self, model: Layer, update: Callable, *, donate: bool):
+    def __init__(
+        self,
+        model: Layer,
+        update: Callable,
+        *,
+        donate: bool,
+        compiler_options: Mapping[str, Any] | None = None,
+    ):
         self._model = model
 
         # One pytree argument dispatches faster than three positional ones.
@@ -126,28 +138,35 @@ class TrainStep:
             *carry, out = update(*carry, batch, key, step)
             return tuple(carry), out
 
-        self._jitted = jax.jit(train_step, donate_argnums=(0,) if donate else ())
+        donate_argnums = (0,) if donate else ()
+        self._tuned = cpu.TunedJit(train_step, compiler_options, donate_argnums=donate_argnums)
+        self._jitted: Any = None  # the jax.jit object, made at the first call
         self._uses_key: bool | None = None  # found at the first call
 
     def _args(self, ts: TrainState, batch) -> tuple:
         if self._uses_key is None:
             self._uses_key = model_uses_key(self._model, ts.params, ts.state, batch[0])
         carry = ts[1:4]  # (params, state, opt_state) as a plain tuple
-        return (carry, batch, ts.key, _host_step(ts.step)) if self._uses_key else (carry, batch)
+        args = (carry, batch, ts.key, _host_step(ts.step)) if self._uses_key else (carry, batch)
+        if self._jitted is None:
+            self._jitted = self._tuned.jitted(*args)
+        return args
 
     def __call__(self, ts: TrainState, batch) -> tuple[TrainState, dict]:
         # Written for a dispatch-bound step: every 0.1 us shows in a tiny model's step.
-        carry, out = self._jitted(*self._args(ts, batch))
+        args = self._args(ts, batch)
+        carry, out = self._jitted(*args)
         return _next_state(ts, carry), out
 
     def lower(self, ts: TrainState, batch) -> LoweredTrainStep:
         """Lower for these arguments; ``.compile()`` gives a step with the same calling
         convention, ``(train_state, batch) -> (train_state, metrics)`` (ahead-of-time
         compilation, ``cost_analysis()``, ``as_text()``)."""
-        return LoweredTrainStep(self, self._jitted.lower(*self._args(ts, batch)))
+        args = self._args(ts, batch)
+        return LoweredTrainStep(self, self._jitted.lower(*args))
 
     def _cache_size(self) -> int:
-        return self._jitted._cache_size()
+        return 0 if self._jitted is None else self._jitted._cache_size()
 
 
 class LoweredTrainStep:
@@ -219,12 +238,14 @@ def make_eval_step(
     metrics: Mapping[str, MetricFn] | None = None,
     precision: str | Policy | None = None,
     mesh: distributed.MeshLike | None = None,
+    compiler_options: Mapping[str, Any] | None = None,
 ) -> Callable[[TrainState, tuple], dict]:
     """A jitted ``eval_step(train_state, (inputs, labels, mask)) -> sums``.
 
     Returns masked sums ``{"loss": ..., <metric>: ..., "count": ...}`` in inference
     mode, so padded examples count zero times and real ones exactly once. With ``mesh``
     the batch is split over the devices (padded with mask 0 to a multiple of them).
+    ``compiler_options`` as in :func:`make_train_step`.
     """
     loss_fn = losses.get(loss)
     metric_fns = dict(default_metrics(loss_fn) if metrics is None else metrics)
@@ -242,14 +263,20 @@ def make_eval_step(
 
     if mesh is not None:
         return distributed.jit_eval_step(eval_step, mesh)
-    return jax.jit(eval_step)
+    return cpu.TunedJit(eval_step, compiler_options)
 
 
-def make_predict(model: Layer, *, precision: str | Policy | None = None) -> Callable:
-    """A jitted ``predict(params, state, inputs) -> outputs`` in inference mode."""
+def make_predict(
+    model: Layer,
+    *,
+    precision: str | Policy | None = None,
+    compiler_options: Mapping[str, Any] | None = None,
+) -> Callable:
+    """A jitted ``predict(params, state, inputs) -> outputs`` in inference mode
+    (``compiler_options`` as in :func:`make_train_step`)."""
     mixed = get_policy(precision)
 
     def predict(params, state, inputs):
         return model.apply(params, state, mixed.cast_inputs(inputs), key=None, train=False)[0]
 
-    return jax.jit(predict)
+    return cpu.TunedJit(predict, compiler_options)
