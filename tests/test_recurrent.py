@@ -159,6 +159,32 @@ def test_lstm_cpu_sequence_equals_plain_scan_values_and_gradients(reverse, seque
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="the CPU formulation")
+@pytest.mark.parametrize("time", [1, 2, 19], ids=["T1", "T2", "T19"])
+def test_lstm_cpu_sequence_in_chunks_equals_plain_scan(time):
+    """The CPU path runs its loops in chunks (uneven for 19 steps): same values and
+    gradients, including the initial carry's."""
+    from jaxnets.layers import recurrent
+
+    chunks = recurrent._chunks(time)
+    starts, stops = [a for a, _ in chunks], [b for _, b in chunks]
+    assert starts[0] == 0 and stops[:-1] == starts[1:] and stops[-1] == time
+    assert all(a < b for a, b in chunks)
+    assert len(chunks) == min(recurrent._LSTM_CHUNKS, time)
+    params = _randomise(jn.LSTM(H).init(jax.random.key(0), F), 71)
+    x = _normal(4, (B, time, F))
+    carry0 = {"c": _normal(5, (B, H)), "h": _normal(6, (B, H))}
+    grad = jax.jit(
+        jax.value_and_grad(_scan_loss, argnums=(1, 2, 3), has_aux=True),
+        static_argnums=(0, 4, 5),
+    )
+    (loss, res), grads = grad(jn.LSTM(H), params, x, carry0, False, True)
+    (ref_loss, ref), ref_grads = grad(jn.LSTM(H, fused=False), params, x, carry0, False, True)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
+    for a, b in zip(jax.tree.leaves((res, grads)), jax.tree.leaves((ref, ref_grads)), strict=True):
+        np.testing.assert_allclose(a, b, atol=2e-5, rtol=2e-5)
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the CPU formulation")
 def test_lstm_cpu_sequence_is_used_only_when_it_applies():
     cell, plain = jn.LSTM(H), jn.LSTM(H, fused=False)
     params = cell.init(jax.random.key(0), F)
