@@ -18,8 +18,9 @@ Convolutions. XLA:CPU hands convolutions to YNNPACK, which runs each one on a si
 thread, while XLA's own (Eigen) convolution uses every core of its thread pool. Where the
 process may use more than one core, jaxnets' jitted steps (:func:`jaxnets.make_train_step`,
 ``make_eval_step``, ``make_predict``) of a network with convolutions are compiled with
-:data:`CONVOLUTIONS_ON_EIGEN` (:func:`compiler_options` decides, from the traced program);
-matrix products stay on YNNPACK. Pass ``compiler_options={}`` to those functions to keep
+:data:`CONVOLUTIONS_ON_EIGEN` (:func:`compiler_options` decides, from the traced program;
+with normalisation layers also elementwise fusions in YNNPACK); matrix products stay on
+YNNPACK. Pass ``compiler_options={}`` to those functions to keep
 XLA's defaults, or your own dictionary of XLA options.
 
 Example:
@@ -47,12 +48,26 @@ def on_cpu() -> bool:
     return jax.default_backend() == "cpu"
 
 
-#: XLA options that keep matrix products on YNNPACK but leave convolutions to XLA's own
-#: multi-threaded (Eigen) implementation. On 2 cores: LeNet-style train step 0.65x,
-#: CIFAR ResNet-20 0.91x, LSTM (no convolutions) 1.08x, so only networks with
-#: convolutions get it (``benchmarks/RESULTS_CPU.md``).
+_YNN_FUSION_TYPE = "xla_cpu_experimental_ynn_fusion_type"
+
+#: XLA options for networks with convolutions: matrix products and reductions stay in
+#: YNNPACK, convolutions go to XLA's own multi-threaded (Eigen) implementation. On 2
+#: cores: LeNet-style train step 0.65x (with or without the reductions), CIFAR ResNet-20
+#: 0.91x; the LSTM (no convolutions) would be 1.08x, so it is not used there.
 CONVOLUTIONS_ON_EIGEN = {
-    "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"
+    _YNN_FUSION_TYPE: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
+}
+
+#: :data:`CONVOLUTIONS_ON_EIGEN` plus elementwise fusions in YNNPACK, for networks with
+#: convolutions and normalisation (found by ``rsqrt`` in the program): the activations
+#: that XLA transposes for the filter gradients are then materialised once instead of
+#: recomputing the normalisation chain inside every transpose. ResNet-20 with the
+#: CPU BatchNorm form: 0.70x of :data:`CONVOLUTIONS_ON_EIGEN`; LeNet (no normalisation):
+#: 1.12x, because YNNPACK then also takes a convolution whose only consumer is
+#: elementwise and runs it on one thread.
+CONVOLUTIONS_ON_EIGEN_NORMALISED = {
+    _YNN_FUSION_TYPE: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE,"
+    "LIBRARY_FUSION_TYPE_ELTWISE"
 }
 
 
@@ -87,9 +102,10 @@ def _collect(jaxpr, names: set[str]) -> None:
 
 
 def compiler_options(fn: Callable, *args: Any) -> dict[str, Any]:
-    """The XLA options jaxnets compiles ``fn(*args)`` with: :data:`CONVOLUTIONS_ON_EIGEN`
-    on the CPU backend with more than one usable core when the program has a convolution,
-    otherwise none.
+    """The XLA options jaxnets compiles ``fn(*args)`` with. On the CPU backend with more
+    than one usable core, a program with a convolution gets :data:`CONVOLUTIONS_ON_EIGEN`,
+    or :data:`CONVOLUTIONS_ON_EIGEN_NORMALISED` when it also normalises (``rsqrt``);
+    anything else gets none.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -102,9 +118,10 @@ def compiler_options(fn: Callable, *args: Any) -> dict[str, Any]:
     """
     if not on_cpu() or usable_cores() < 2:
         return {}
-    if "conv_general_dilated" not in primitives(fn, *args):
+    found = primitives(fn, *args)
+    if "conv_general_dilated" not in found:
         return {}
-    return dict(CONVOLUTIONS_ON_EIGEN)
+    return dict(CONVOLUTIONS_ON_EIGEN_NORMALISED if "rsqrt" in found else CONVOLUTIONS_ON_EIGEN)
 
 
 class TunedJit:

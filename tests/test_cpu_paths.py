@@ -185,6 +185,15 @@ def test_compiler_options_only_for_convolutions_on_several_cores(monkeypatch):
     assert cpu.compiler_options(lambda p, x: run(_small_cnn(), p, x), params, x) == (
         cpu.CONVOLUTIONS_ON_EIGEN
     )
+    normalised = jn.serial(jn.Conv(4, (3, 3)), jn.BatchNorm(), jn.Relu())
+    _, bn_params, bn_state = jn.init_model(normalised, jax.random.key(0), x.shape)
+
+    def bn_loss(p, x):
+        return jnp.sum(normalised.apply(p, bn_state, x, train=True)[0])
+
+    assert cpu.compiler_options(jax.grad(bn_loss), bn_params, x) == (
+        cpu.CONVOLUTIONS_ON_EIGEN_NORMALISED
+    )
     # found inside loops too
     scanned = lambda x: jax.lax.scan(lambda c, _: (jnp.tanh(c), None), x, length=2)[0]  # noqa: E731
     assert cpu.compiler_options(scanned, x) == {}
