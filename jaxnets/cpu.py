@@ -85,8 +85,13 @@ def primitives(fn: Callable, *args: Any) -> set[str]:
     abstract = jax.tree.map(
         lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype) if hasattr(a, "shape") else a, args
     )
+    return jaxpr_primitives(jax.make_jaxpr(fn)(*abstract).jaxpr)
+
+
+def jaxpr_primitives(jaxpr: jax_core.Jaxpr) -> set[str]:
+    """The names of the primitives in ``jaxpr`` and in the jaxprs its equations carry."""
     names: set[str] = set()
-    _collect(jax.make_jaxpr(fn)(*abstract).jaxpr, names)
+    _collect(jaxpr, names)
     return names
 
 
@@ -99,6 +104,13 @@ def _collect(jaxpr, names: set[str]) -> None:
                     _collect(sub.jaxpr, names)
                 elif isinstance(sub, jax_core.Jaxpr):
                     _collect(sub, names)
+
+
+def options_for(found: set[str]) -> dict[str, Any]:
+    """The rule of :func:`compiler_options`, given the primitive names of a program."""
+    if not on_cpu() or usable_cores() < 2 or "conv_general_dilated" not in found:
+        return {}
+    return dict(CONVOLUTIONS_ON_EIGEN_NORMALISED if "rsqrt" in found else CONVOLUTIONS_ON_EIGEN)
 
 
 def compiler_options(fn: Callable, *args: Any) -> dict[str, Any]:
@@ -117,11 +129,8 @@ def compiler_options(fn: Callable, *args: Any) -> dict[str, Any]:
         {}
     """
     if not on_cpu() or usable_cores() < 2:
-        return {}
-    found = primitives(fn, *args)
-    if "conv_general_dilated" not in found:
-        return {}
-    return dict(CONVOLUTIONS_ON_EIGEN_NORMALISED if "rsqrt" in found else CONVOLUTIONS_ON_EIGEN)
+        return {}  # without tracing
+    return options_for(primitives(fn, *args))
 
 
 class TunedJit:

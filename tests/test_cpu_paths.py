@@ -236,6 +236,12 @@ def test_steps_compile_with_the_chosen_options(monkeypatch):
         )
         jn.make_predict(model, compiler_options=options)(ts.params, ts.state, x)
         assert seen == [wanted] * 3, (options, seen)
+    # the train step looks at the model's operations: RMSprop's rsqrt is no normalisation
+    seen.clear()
+    rmsprop = optax.rmsprop(1e-3)
+    step = jn.make_train_step(model, "softmax_cross_entropy", rmsprop)
+    step(jn.create_train_state(model, rmsprop, x.shape), (x, y))
+    assert seen == [expected]
 
 
 @pytest.mark.skipif(not cpu.on_cpu() or cpu.usable_cores() < 2, reason="needs 2 CPU cores")

@@ -138,19 +138,32 @@ class TrainStep:
             *carry, out = update(*carry, batch, key, step)
             return tuple(carry), out
 
-        donate_argnums = (0,) if donate else ()
-        self._tuned = cpu.TunedJit(train_step, compiler_options, donate_argnums=donate_argnums)
+        self._train_step = train_step
+        self._donate_argnums = (0,) if donate else ()
+        self._options = compiler_options
         self._jitted: Any = None  # the jax.jit object, made at the first call
         self._uses_key: bool | None = None  # found at the first call
 
     def _args(self, ts: TrainState, batch) -> tuple:
-        if self._uses_key is None:
-            self._uses_key = model_uses_key(self._model, ts.params, ts.state, batch[0])
-        carry = ts[1:4]  # (params, state, opt_state) as a plain tuple
-        args = (carry, batch, ts.key, _host_step(ts.step)) if self._uses_key else (carry, batch)
         if self._jitted is None:
-            self._jitted = self._tuned.jitted(*args)
-        return args
+            self._setup(ts, batch)
+        carry = ts[1:4]  # (params, state, opt_state) as a plain tuple
+        return (carry, batch, ts.key, _host_step(ts.step)) if self._uses_key else (carry, batch)
+
+    def _setup(self, ts: TrainState, batch) -> None:
+        """From one trace of the model: whether it uses its key, and the XLA options (found
+        from the model's own operations, so that an optimizer's ``rsqrt`` does not count
+        as normalisation)."""
+        jaxpr = _trace_model(self._model, ts.params, ts.state, batch[0])
+        self._uses_key = _key_reaches_outputs(jaxpr)
+        options = self._options
+        if options is None:
+            options = cpu.options_for(cpu.jaxpr_primitives(jaxpr))
+        self._jitted = jax.jit(
+            self._train_step,
+            compiler_options=dict(options) or None,
+            donate_argnums=self._donate_argnums,
+        )
 
     def __call__(self, ts: TrainState, batch) -> tuple[TrainState, dict]:
         # Written for a dispatch-bound step: every 0.1 us shows in a tiny model's step.
@@ -214,6 +227,12 @@ def model_uses_key(model: Layer, params, state, inputs) -> bool:
 
     Traces ``apply`` once on abstract values and follows the key through the graph.
     """
+    return _key_reaches_outputs(_trace_model(model, params, state, inputs))
+
+
+def _trace_model(model: Layer, params, state, inputs):
+    """The jaxpr of ``model.apply`` in training mode on abstract values; its first input is
+    the key's data."""
     key_data = jax.random.key_data(jax.random.key(0))
 
     def run(key_data, params, state, inputs):
@@ -223,7 +242,10 @@ def model_uses_key(model: Layer, params, state, inputs) -> bool:
     abstract = jax.tree.map(
         lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), (params, state, inputs)
     )
-    jaxpr = jax.make_jaxpr(run)(key_data, *abstract).jaxpr
+    return jax.make_jaxpr(run)(key_data, *abstract).jaxpr
+
+
+def _key_reaches_outputs(jaxpr) -> bool:
     tainted = {jaxpr.invars[0]}
     for eqn in jaxpr.eqns:
         if any(isinstance(v, Var) and v in tainted for v in eqn.invars):
