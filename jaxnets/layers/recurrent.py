@@ -507,7 +507,7 @@ def _lstm_sequence_bwd(unroll, residuals, cotangents):
     d_hs, dc, dh = cotangents
     recurrent_t, kernel_t = recurrent_kernel.T, kernel.T
     chunks = _chunks(x.shape[0])
-    d_kernel = d_recurrent = d_bias = None
+    weight_grads = []  # per chunk, last chunk first
     d_x = [None] * len(chunks)
     for k in reversed(range(len(chunks))):
         t0, t1 = chunks[k]
@@ -519,18 +519,17 @@ def _lstm_sequence_bwd(unroll, residuals, cotangents):
         steps, batch, width = dz.shape
         dz = dz.reshape(steps * batch, width)
         h_prev = hs[t0 - 1 : t1 - 1] if t0 else jnp.concatenate([h0[None], hs[: t1 - 1]])
-        parts = (
-            jnp.dot(x[t0:t1].reshape(steps * batch, -1).T, dz),
-            jnp.dot(h_prev.reshape(steps * batch, -1).T, dz),
-            dz.sum(axis=0),
-        )
-        if d_kernel is None:
-            d_kernel, d_recurrent, d_bias = parts
-        else:
-            d_kernel, d_recurrent, d_bias = (
-                a + b for a, b in zip((d_kernel, d_recurrent, d_bias), parts, strict=True)
+        weight_grads.append(
+            (
+                jnp.dot(x[t0:t1].reshape(steps * batch, -1).T, dz),
+                jnp.dot(h_prev.reshape(steps * batch, -1).T, dz),
+                dz.sum(axis=0),
             )
+        )
         d_x[k] = jnp.dot(dz, kernel_t).reshape(steps, batch, -1)
+    d_kernel, d_recurrent, d_bias = (
+        functools.reduce(jnp.add, g) for g in zip(*weight_grads, strict=True)
+    )
     d_x = jnp.concatenate(d_x, axis=0) if len(d_x) > 1 else d_x[0]
     return d_kernel, d_recurrent, d_bias, d_x, dc, dh
 
