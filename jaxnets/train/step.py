@@ -15,7 +15,7 @@ from jaxnets import cpu, distributed, losses
 from jaxnets.core import Layer
 from jaxnets.train.precision import Policy
 from jaxnets.train.precision import policy as get_policy
-from jaxnets.train.state import TrainState
+from jaxnets.train.state import TrainState, stepped_state
 
 MetricFn = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -116,11 +116,14 @@ def make_train_step(
 class TrainStep:
     """The jitted train step without a mesh: ``step(train_state, batch)``.
 
-    Only the arrays that change (params, state, optimizer state, as one tuple) and the
-    batch cross the jit boundary; the step counter stays a host integer and the key (with
-    the step) is passed only when the model uses randomness (found once, from the traced
-    graph). Each extra argument costs microseconds of dispatch, which a small model's step
-    notices (``benchmarks/RESULTS.md``). ``lower`` and ``_cache_size`` reach the jitted core.
+    Only the arrays that change (params, state and optimizer state, as one flat list) and
+    the batch cross the jit boundary; the step counter stays a host integer, and the key
+    (with the step) is passed only when the model uses randomness (found once, from the
+    traced graph). The returned :class:`TrainState` keeps that flat list, so the next
+    step takes it as it is and nested dicts are built only when read. Each argument and
+    each dict taken apart or built costs microseconds of dispatch, which a small model's
+    step notices (``benchmarks/RESULTS.md``). ``lower`` and ``_cache_size`` reach the
+    jitted core.
     """
 
     def __init__(
@@ -132,44 +135,76 @@ class TrainStep:
         compiler_options: Mapping[str, Any] | None = None,
     ):
         self._model = model
-
-        # One pytree argument dispatches faster than three positional ones.
-        def train_step(carry, batch, key=None, step=None):
-            *carry, out = update(*carry, batch, key, step)
-            return tuple(carry), out
-
-        self._train_step = train_step
+        self._update = update
         self._donate_argnums = (0,) if donate else ()
         self._options = compiler_options
         self._jitted: Any = None  # the jax.jit object, made at the first call
+        self._treedef: Any = None  # of (params, state, opt_state), fixed at the first call
         self._uses_key: bool | None = None  # found at the first call
 
-    def _args(self, ts: TrainState, batch) -> tuple:
-        if self._jitted is None:
-            self._setup(ts, batch)
-        carry = ts[1:4]  # (params, state, opt_state) as a plain tuple
-        return (carry, batch, ts.key, _host_step(ts.step)) if self._uses_key else (carry, batch)
+    def __call__(self, ts: TrainState, batch) -> tuple[TrainState, dict]:
+        # Written for a dispatch-bound step: every 0.1 us shows in a tiny model's step.
+        try:
+            fresh = ts._tree is None and ts._treedef is self._treedef
+        except AttributeError:  # not a TrainState: _flat_arrays names it
+            fresh = False
+        leaves = ts._leaves if fresh else self._flat_arrays(ts, batch)
+        step = _host_step(ts.step)
+        if self._uses_key:
+            leaves, out = self._jitted(leaves, batch, ts.key, step)
+        else:
+            leaves, out = self._jitted(leaves, batch)
+        return stepped_state(step + 1, ts.key, self._treedef, leaves), out
 
-    def _setup(self, ts: TrainState, batch) -> None:
+    def _args(self, ts: TrainState, batch) -> tuple:
+        leaves = self._flat_arrays(ts, batch)
+        return (leaves, batch, ts.key, _host_step(ts.step)) if self._uses_key else (leaves, batch)
+
+    def _flat_arrays(self, ts: TrainState, batch) -> list:
+        """``(params, state, opt_state)`` of ``ts`` as the compiled step's flat list."""
+        if not isinstance(ts, TrainState):
+            raise TypeError(
+                f"train step: expected a jaxnets TrainState (from create_train_state), "
+                f"got {type(ts).__name__}"
+            )
+        tree = ts._arrays()
+        leaves, treedef = jax.tree.flatten(tree)
+        if self._jitted is None:
+            self._setup(ts, batch, treedef)
+        elif treedef != self._treedef:
+            raise ValueError(
+                "train step: the train state does not fit the one this step was compiled "
+                f"for; {_structure_difference(self._treedef, tree)}"
+            )
+        return leaves
+
+    def _setup(self, ts: TrainState, batch, treedef) -> None:
         """From one trace of the model: whether it uses its key, and the XLA options (found
         from the model's own operations, so that an optimizer's ``rsqrt`` does not count
         as normalisation)."""
         jaxpr = _trace_model(self._model, ts.params, ts.state, batch[0])
-        self._uses_key = _key_reaches_outputs(jaxpr)
+        uses_key = _key_reaches_outputs(jaxpr)
         options = self._options
         if options is None:
             options = cpu.options_for(cpu.jaxpr_primitives(jaxpr))
+        update = self._update
+
+        def train_step(leaves, batch, key=None, step=None):
+            *carry, out = update(*treedef.unflatten(leaves), batch, key, step)
+            new_leaves, new_treedef = jax.tree.flatten(tuple(carry))
+            if new_treedef != treedef:
+                raise ValueError(
+                    "train step: the model's state or the optimizer's state changed "
+                    f"structure in one step; {_structure_difference(treedef, tuple(carry))}"
+                )
+            return new_leaves, out
+
         self._jitted = jax.jit(
-            self._train_step,
+            train_step,
             compiler_options=dict(options) or None,
             donate_argnums=self._donate_argnums,
         )
-
-    def __call__(self, ts: TrainState, batch) -> tuple[TrainState, dict]:
-        # Written for a dispatch-bound step: every 0.1 us shows in a tiny model's step.
-        args = self._args(ts, batch)
-        carry, out = self._jitted(*args)
-        return _next_state(ts, carry), out
+        self._treedef, self._uses_key = treedef, uses_key
 
     def lower(self, ts: TrainState, batch) -> LoweredTrainStep:
         """Lower for these arguments; ``.compile()`` gives a step with the same calling
@@ -204,8 +239,8 @@ class CompiledTrainStep:
         self._compiled = compiled
 
     def __call__(self, ts: TrainState, batch) -> tuple[TrainState, dict]:
-        carry, out = self._compiled(*self._step._args(ts, batch))
-        return _next_state(ts, carry), out
+        leaves, out = self._compiled(*self._step._args(ts, batch))
+        return stepped_state(_host_step(ts.step) + 1, ts.key, self._step._treedef, leaves), out
 
     def __getattr__(self, name: str):
         return getattr(self._compiled, name)
@@ -216,10 +251,29 @@ def _host_step(step) -> np.int32:
     return step if type(step) is np.int32 else np.int32(step)
 
 
-def _next_state(ts: TrainState, carry: tuple) -> TrainState:
-    """The train state after one step (``tuple.__new__`` skips the NamedTuple's Python
-    constructor, a third of the wrapper's time)."""
-    return tuple.__new__(TrainState, (_host_step(ts[0]) + 1, *carry, ts[4]))
+def _structure_difference(expected_treedef, got: tuple) -> str:
+    """Which ``params/...``, ``state/...`` or ``opt_state/...`` entries are missing or
+    unexpected in ``got`` against ``expected_treedef``."""
+    names = ("params", "state", "opt_state")
+
+    def paths(tree) -> list[str]:
+        flat = jax.tree_util.tree_flatten_with_path(dict(zip(names, tree, strict=True)))[0]
+        return [jax.tree_util.keystr(path, simple=True, separator="/") for path, _ in flat]
+
+    expected = paths(expected_treedef.unflatten([0] * expected_treedef.num_leaves))
+    found = paths(got)
+    expected_set, found_set = set(expected), set(found)
+    missing = [p for p in expected if p not in found_set]
+    unexpected = [p for p in found if p not in expected_set]
+    if not missing and not unexpected:
+        return f"expected the structure {expected_treedef}, got {jax.tree.structure(got)}"
+    parts = []
+    if missing:
+        parts.append(f"missing {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+    if unexpected:
+        more = " ..." if len(unexpected) > 5 else ""
+        parts.append(f"unexpected {', '.join(unexpected[:5])}{more}")
+    return "; ".join(parts)
 
 
 def model_uses_key(model: Layer, params, state, inputs) -> bool:
