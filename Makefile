@@ -29,7 +29,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix jaxnets tests benchmarks examples
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_mlp.py
+	$(BIN)/python benchmarks/bench_mlp.py --processes 5
 	$(BIN)/python benchmarks/bench_cnn.py
 	$(BIN)/python benchmarks/bench_lstm.py
 

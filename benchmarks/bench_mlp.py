@@ -1,6 +1,7 @@
 """jaxnets train step vs a hand-written raw-JAX step with the same math, for two MLPs.
 
 Usage: python benchmarks/bench_mlp.py [--out benchmarks/out/mlp.json] [--rounds 40]
+       [--processes 5] [--configs mlp_64_32_10_b32]
 
 All steps: forward (Dense+ReLU layers, linear logits), mean softmax cross-entropy with
 integer labels, accuracy, gradients by jax.value_and_grad, optax adam, jit with the
@@ -9,15 +10,23 @@ same nested dicts that jaxnets' ``mlp`` uses (``hidden_0/dense/kernel``; the lay
 contract asks for nested dicts with readable names), so ``jaxnets / raw_jax`` is what the
 library itself adds; ``raw_jax_list`` keeps them in a list of ``(w, b)`` tuples, which JAX
 flattens faster, so ``raw_jax / raw_jax_list`` is the price of named parameters in a
-dispatch-bound step. Timed interleaved on the same batch; the JSON gives medians and
-ratios.
+dispatch-bound step. ``jaxnets_reading_params`` reads ``ts.params`` after every step,
+which makes the train state build its nested dicts and the next step take them apart
+again (a state returned by a step otherwise hands the compiled step's flat list of arrays
+straight to the next step). Timed interleaved on the same batch; the JSON gives medians,
+ratios, and per candidate the dispatching thread's CPU time and the context switches per
+step.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
+import subprocess
 import sys
+import tempfile
 
 import jax
 import jax.numpy as jnp
@@ -99,7 +108,18 @@ def bench_config(name, in_shape, hidden, classes, batch, rounds, calls):
     jn_step = jn.make_train_step(model, "softmax_cross_entropy", optimizer)
 
     sizes = (int(np.prod(in_shape)), *hidden, classes)
-    candidates = {"jaxnets": harness.stepper(jn_step, ts, (x, y))}
+
+    def reading_params(ts, batch):  # a loop that reads the dicts every step
+        ts, metrics = jn_step(ts, batch)
+        ts.params  # noqa: B018 (the read is the point)
+        return ts, metrics
+
+    candidates = {
+        "jaxnets": harness.stepper(jn_step, ts, (x, y)),
+        "jaxnets_reading_params": harness.stepper(
+            reading_params, jn.create_train_state(model, optimizer, x.shape), (x, y)
+        ),
+    }
     for column, named in (("raw_jax", True), ("raw_jax_list", False)):
         raw_init, raw_step = raw_jax_step(sizes, optimizer, named=named)
         raw_params = raw_init(jax.random.key(0))
@@ -123,17 +143,62 @@ def bench_config(name, in_shape, hidden, classes, batch, rounds, calls):
     }
 
 
+def run_processes(args) -> dict:
+    """Run the benchmark in ``args.processes`` fresh processes, one after another, and
+    gather them: per config, each process's ratio and the median of those ratios."""
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.processes):
+            out = os.path.join(tmp, f"run{i}.json")
+            command = [sys.executable, __file__, "--out", out, "--processes", "1"]
+            command += ["--rounds", str(args.rounds), "--calls", str(args.calls)]
+            command += ["--configs", ",".join(args.configs)]
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+            with open(out) as f:
+                runs.append(json.load(f))
+    configs = {}
+    for name in args.configs:
+        per_run = [run["configs"][name] for run in runs]
+        ratios = [r["ratio_jaxnets_over_raw"] for r in per_run]
+        configs[name] = {
+            "ratio_jaxnets_over_raw": statistics.median(ratios),
+            "ratios_per_process": ratios,
+            "ratio_jaxnets_over_raw_list": statistics.median(
+                r["ratio_jaxnets_over_raw_list"] for r in per_run
+            ),
+            "ratio_raw_over_raw_list": statistics.median(
+                r["ratio_raw_over_raw_list"] for r in per_run
+            ),
+            "processes": per_run,
+        }
+    return configs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="benchmarks/out/mlp.json")
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="run in this many fresh processes and report the median of their ratios "
+        "(how XLA's threads settle differs from process to process)",
+    )
+    parser.add_argument("--configs", type=lambda s: s.split(","), default=list(CONFIGS))
     args = parser.parse_args()
-    payload = {"benchmark": "mlp_train_step", "environment": harness.environment(), "configs": {}}
-    for name, (in_shape, hidden, classes, batch) in CONFIGS.items():
-        payload["configs"][name] = bench_config(
-            name, in_shape, hidden, classes, batch, args.rounds, args.calls
-        )
+    unknown = set(args.configs) - set(CONFIGS)
+    if unknown:
+        parser.error(f"unknown configs {sorted(unknown)}; choose from {sorted(CONFIGS)}")
+    payload = {"benchmark": "mlp_train_step", "environment": harness.environment()}
+    if args.processes > 1:
+        payload["configs"] = run_processes(args)
+    else:
+        payload["configs"] = {
+            name: bench_config(name, *CONFIGS[name], args.rounds, args.calls)
+            for name in args.configs
+        }
     harness.write_json(args.out, payload)
 
 

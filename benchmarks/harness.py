@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -43,29 +44,46 @@ def time_interleaved(
     warmup: int = 3,
 ) -> dict[str, dict[str, float]]:
     """Time each zero-argument callable; each round runs it ``calls_per_round`` times and
-    blocks once at the end. Returns per-candidate median/min/max seconds per call."""
+    blocks once at the end. Returns per-candidate median/min/max seconds per call, and
+    the medians of the calling thread's CPU seconds and of the process's context switches
+    per call (a dispatch-bound step is as fast as the Python thread that dispatches it,
+    and each time XLA's worker thread has gone to sleep waking it costs microseconds)."""
     for fn in candidates.values():
         for _ in range(warmup):
             block(fn())
     samples: dict[str, list[float]] = {name: [] for name in candidates}
+    thread_cpu: dict[str, list[float]] = {name: [] for name in candidates}
+    switches: dict[str, list[float]] = {name: [] for name in candidates}
     for _ in range(rounds):
         for name, fn in candidates.items():
+            usage = _switches()
+            cpu = time.thread_time()
             start = time.perf_counter()
             out = None
             for _ in range(calls_per_round):
                 out = fn()
             block(out)
             samples[name].append((time.perf_counter() - start) / calls_per_round)
+            thread_cpu[name].append((time.thread_time() - cpu) / calls_per_round)
+            switches[name].append((_switches() - usage) / calls_per_round)
     return {
         name: {
             "median_s": statistics.median(s),
             "min_s": min(s),
             "max_s": max(s),
+            "thread_cpu_median_s": statistics.median(thread_cpu[name]),
+            "context_switches_per_call": statistics.median(switches[name]),
             "rounds": len(s),
             "calls_per_round": calls_per_round,
         }
         for name, s in samples.items()
     }
+
+
+def _switches() -> int:
+    """Voluntary and involuntary context switches of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_nvcsw + usage.ru_nivcsw
 
 
 def ratios(results: dict[str, dict[str, float]], baseline: str) -> dict[str, float]:

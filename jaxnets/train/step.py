@@ -168,14 +168,16 @@ class TrainStep:
                 f"got {type(ts).__name__}"
             )
         tree = ts._arrays()
+        if self._jitted is not None:
+            try:
+                return self._treedef.flatten_up_to(tree)
+            except (ValueError, TypeError):
+                raise ValueError(
+                    "train step: the train state does not fit the one this step was "
+                    f"compiled for; {_structure_difference(self._treedef, tree)}"
+                ) from None
         leaves, treedef = jax.tree.flatten(tree)
-        if self._jitted is None:
-            self._setup(ts, batch, treedef)
-        elif treedef != self._treedef:
-            raise ValueError(
-                "train step: the train state does not fit the one this step was compiled "
-                f"for; {_structure_difference(self._treedef, tree)}"
-            )
+        self._setup(ts, batch, treedef)
         return leaves
 
     def _setup(self, ts: TrainState, batch, treedef) -> None:
