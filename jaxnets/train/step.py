@@ -192,6 +192,11 @@ class TrainStep:
         update = self._update
 
         def train_step(leaves, batch, key=None, step=None):
+            if not all(isinstance(leaf, jax.Array) for leaf in leaves):  # at trace time
+                raise ValueError(
+                    "train step: the train state does not fit the one this step was "
+                    f"compiled for; {_structure_difference(treedef, treedef.unflatten(leaves))}"
+                )
             *carry, out = update(*treedef.unflatten(leaves), batch, key, step)
             new_leaves, new_treedef = jax.tree.flatten(tuple(carry))
             if new_treedef != treedef:
