@@ -12,7 +12,7 @@ import optax
 from jax.extend.core import Var
 
 from jaxnets import cpu, distributed, losses
-from jaxnets.core import Layer
+from jaxnets.core import Layer, check_tree_matches
 from jaxnets.train.precision import Policy
 from jaxnets.train.precision import policy as get_policy
 from jaxnets.train.state import TrainState, stepped_state
@@ -140,6 +140,7 @@ class TrainStep:
         self._options = compiler_options
         self._jitted: Any = None  # the jax.jit object, made at the first call
         self._treedef: Any = None  # of (params, state, opt_state), fixed at the first call
+        self._specs: dict = {}  # their shapes and dtypes at the first call, for messages
         self._uses_key: bool | None = None  # found at the first call
 
     def __call__(self, ts: TrainState, batch) -> tuple[TrainState, dict]:
@@ -172,15 +173,12 @@ class TrainStep:
             try:
                 return self._treedef.flatten_up_to(tree)
             except (ValueError, TypeError):
-                raise ValueError(
-                    "train step: the train state does not fit the one this step was "
-                    f"compiled for; {_structure_difference(self._treedef, tree)}"
-                ) from None
+                raise _mismatch(self._specs, tree, _DOES_NOT_FIT) from None
         leaves, treedef = jax.tree.flatten(tree)
-        self._setup(ts, batch, treedef)
+        self._setup(ts, batch, tree, treedef)
         return leaves
 
-    def _setup(self, ts: TrainState, batch, treedef) -> None:
+    def _setup(self, ts: TrainState, batch, tree: tuple, treedef) -> None:
         """From one trace of the model: whether it uses its key, and the XLA options (found
         from the model's own operations, so that an optimizer's ``rsqrt`` does not count
         as normalisation)."""
@@ -190,20 +188,17 @@ class TrainStep:
         if options is None:
             options = cpu.options_for(cpu.jaxpr_primitives(jaxpr))
         update = self._update
+        specs = _named(
+            jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), tree)
+        )
 
         def train_step(leaves, batch, key=None, step=None):
             if not all(isinstance(leaf, jax.Array) for leaf in leaves):  # at trace time
-                raise ValueError(
-                    "train step: the train state does not fit the one this step was "
-                    f"compiled for; {_structure_difference(treedef, treedef.unflatten(leaves))}"
-                )
+                raise _mismatch(specs, treedef.unflatten(leaves), _DOES_NOT_FIT)
             *carry, out = update(*treedef.unflatten(leaves), batch, key, step)
             new_leaves, new_treedef = jax.tree.flatten(tuple(carry))
             if new_treedef != treedef:
-                raise ValueError(
-                    "train step: the model's state or the optimizer's state changed "
-                    f"structure in one step; {_structure_difference(treedef, tuple(carry))}"
-                )
+                raise _mismatch(specs, carry, "train step: one step changed the state's structure")
             return new_leaves, out
 
         self._jitted = jax.jit(
@@ -211,7 +206,7 @@ class TrainStep:
             compiler_options=dict(options) or None,
             donate_argnums=self._donate_argnums,
         )
-        self._treedef, self._uses_key = treedef, uses_key
+        self._treedef, self._specs, self._uses_key = treedef, specs, uses_key
 
     def lower(self, ts: TrainState, batch) -> LoweredTrainStep:
         """Lower for these arguments; ``.compile()`` gives a step with the same calling
@@ -258,29 +253,26 @@ def _host_step(step) -> np.int32:
     return step if type(step) is np.int32 else np.int32(step)
 
 
-def _structure_difference(expected_treedef, got: tuple) -> str:
-    """Which ``params/...``, ``state/...`` or ``opt_state/...`` entries are missing or
-    unexpected in ``got`` against ``expected_treedef``."""
-    names = ("params", "state", "opt_state")
+_DOES_NOT_FIT = "train step: the train state does not fit the one this step was compiled for"
 
-    def paths(tree) -> list[str]:
-        flat = jax.tree_util.tree_flatten_with_path(dict(zip(names, tree, strict=True)))[0]
-        return [jax.tree_util.keystr(path, simple=True, separator="/") for path, _ in flat]
 
-    expected = paths(expected_treedef.unflatten([0] * expected_treedef.num_leaves))
-    found = paths(got)
-    expected_set, found_set = set(expected), set(found)
-    missing = [p for p in expected if p not in found_set]
-    unexpected = [p for p in found if p not in expected_set]
-    if not missing and not unexpected:
-        return f"expected the structure {expected_treedef}, got {jax.tree.structure(got)}"
-    parts = []
-    if missing:
-        parts.append(f"missing {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
-    if unexpected:
-        more = " ..." if len(unexpected) > 5 else ""
-        parts.append(f"unexpected {', '.join(unexpected[:5])}{more}")
-    return "; ".join(parts)
+def _named(tree) -> dict:
+    """``(params, state, opt_state)`` as a dict, so that messages name ``params/...``."""
+    return dict(zip(("params", "state", "opt_state"), tree, strict=True))
+
+
+def _mismatch(specs: dict, tree, what: str) -> ValueError:
+    """The error for a ``(params, state, opt_state)`` that does not have the structure of
+    ``specs``: the first missing or unexpected entry, as checkpoints and ``apply`` name
+    them (:func:`jaxnets.core.check_tree_matches`)."""
+    try:
+        check_tree_matches(specs, _named(tree), what)
+    except ValueError as error:
+        return error
+    return ValueError(
+        f"{what}: expected the structure {jax.tree.structure(specs)}, "
+        f"got {jax.tree.structure(_named(tree))}"
+    )
 
 
 def model_uses_key(model: Layer, params, state, inputs) -> bool:
