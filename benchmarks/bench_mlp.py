@@ -143,6 +143,9 @@ def bench_config(name, in_shape, hidden, classes, batch, rounds, calls):
     }
 
 
+RATIOS = ("ratio_jaxnets_over_raw", "ratio_jaxnets_over_raw_list", "ratio_raw_over_raw_list")
+
+
 def run_processes(args) -> dict:
     """Run the benchmark in ``args.processes`` fresh processes, one after another, and
     gather them: per config, each process's ratio and the median of those ratios."""
@@ -159,18 +162,9 @@ def run_processes(args) -> dict:
     configs = {}
     for name in args.configs:
         per_run = [run["configs"][name] for run in runs]
-        ratios = [r["ratio_jaxnets_over_raw"] for r in per_run]
-        configs[name] = {
-            "ratio_jaxnets_over_raw": statistics.median(ratios),
-            "ratios_per_process": ratios,
-            "ratio_jaxnets_over_raw_list": statistics.median(
-                r["ratio_jaxnets_over_raw_list"] for r in per_run
-            ),
-            "ratio_raw_over_raw_list": statistics.median(
-                r["ratio_raw_over_raw_list"] for r in per_run
-            ),
-            "processes": per_run,
-        }
+        configs[name] = {key: statistics.median(r[key] for r in per_run) for key in RATIOS}
+        configs[name]["ratios_per_process"] = [r["ratio_jaxnets_over_raw"] for r in per_run]
+        configs[name]["processes"] = per_run
     return configs
 
 

@@ -188,9 +188,7 @@ class TrainStep:
         if options is None:
             options = cpu.options_for(cpu.jaxpr_primitives(jaxpr))
         update = self._update
-        specs = _named(
-            jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), tree)
-        )
+        specs = _named(_abstract(tree))
 
         def train_step(leaves, batch, key=None, step=None):
             if not all(isinstance(leaf, jax.Array) for leaf in leaves):  # at trace time
@@ -292,10 +290,12 @@ def _trace_model(model: Layer, params, state, inputs):
         key = jax.random.wrap_key_data(key_data)
         return model.apply(params, state, inputs, key=key, train=True)
 
-    abstract = jax.tree.map(
-        lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), (params, state, inputs)
-    )
-    return jax.make_jaxpr(run)(key_data, *abstract).jaxpr
+    return jax.make_jaxpr(run)(key_data, *_abstract((params, state, inputs))).jaxpr
+
+
+def _abstract(tree):
+    """The shapes and dtypes of ``tree``'s arrays, as ``jax.ShapeDtypeStruct`` leaves."""
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), tree)
 
 
 def _key_reaches_outputs(jaxpr) -> bool:
