@@ -355,6 +355,8 @@ def _write_json(path: str, payload: dict) -> None:
 
 
 def _optimizer(config: dict, steps_per_epoch: int):
+    """The run's whole optimizer, clipping and accumulation included, built the same way
+    for training and for restoring its checkpoints."""
     from jaxnets.optim import make_optimizer, schedule
 
     updates_per_epoch = steps_per_epoch / config["accumulate"]
@@ -369,6 +371,8 @@ def _optimizer(config: dict, steps_per_epoch: int):
         sched,
         weight_decay=config["weight_decay"],
         freeze_patterns=config["freeze"],
+        clip_norm=config["clip_norm"],
+        accumulate_steps=config["accumulate"],
     )
 
 
@@ -468,8 +472,6 @@ def cmd_train(args) -> int:
         checkpoint_every_steps=args.checkpoint_every,
         precision=args.precision,
         loss_scale=args.loss_scale,
-        clip_norm=args.clip_norm,
-        accumulate_steps=args.accumulate,
     )
     eval_step = make_eval_step(model, "softmax_cross_entropy", precision=args.precision)
     metrics = evaluate(eval_step, result.state, test)
@@ -490,7 +492,6 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from jaxnets.data import steps_per_epoch
-    from jaxnets.optim import wrap
     from jaxnets.train import evaluate, make_eval_step
     from jaxnets.train.checkpoint import CheckpointManager, restore_checkpoint
     from jaxnets.train.state import create_train_state
@@ -507,11 +508,7 @@ def cmd_evaluate(args) -> int:
     config["quiet"] = args.quiet
     ns = argparse.Namespace(**config)
     model, train, test, _, _ = prepare(ns)
-    optimizer = wrap(  # as fit wraps it, so the optimizer state has the same structure
-        _optimizer(config, steps_per_epoch(train, config["batch_size"])),
-        clip_norm=config["clip_norm"],
-        accumulate_steps=config["accumulate"],
-    )
+    optimizer = _optimizer(config, steps_per_epoch(train, config["batch_size"]))
     spec = (config["batch_size"], *train.inputs.shape[1:])
     template = create_train_state(model, optimizer, spec, seed=config["seed"])
     manager = CheckpointManager(os.path.join(run, "checkpoints"), keep=config["keep"])

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import collections
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -254,13 +254,15 @@ def prefetch(
 # --------------------------------------------------------------------------- state
 
 
-def _place_leaf(x: Any, sharding: NamedSharding) -> Any:
+def place_array(x: Any, sharding: NamedSharding) -> Any:
+    """``x`` (an array, a key or host data) on ``sharding``; with several processes every
+    process passes the same value."""
     if isinstance(x, jax.Array) and x.sharding == sharding:
         return x
     if jax.process_count() == 1:
         return jax.device_put(x, sharding)
     if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-        data = _place_leaf(jax.random.key_data(x), sharding)
+        data = place_array(jax.random.key_data(x), sharding)
         return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
     host = np.asarray(x)
     return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
@@ -285,7 +287,7 @@ def place_state(tree: Any, mesh: Mesh | DataParallel) -> Any:
         P('data', None)
     """
     plan = as_plan(mesh)
-    return jax.tree.map(lambda x: _place_leaf(x, plan.sharding_for(np.shape(x))), tree)
+    return jax.tree.map(lambda x: place_array(x, plan.sharding_for(np.shape(x))), tree)
 
 
 def bytes_per_device(tree: Any) -> dict[jax.Device, int]:
@@ -297,77 +299,7 @@ def bytes_per_device(tree: Any) -> dict[jax.Device, int]:
     return held
 
 
-# --------------------------------------------------------------------------- steps
-
-
-class ShardedStep:
-    """A step ``fn(train_state, batch)`` jitted for a mesh (see :func:`jit_train_step`).
-
-    The first call with a given train-state structure compiles with the state's
-    shardings from the plan (and places that state on the mesh); later calls go straight
-    to the compiled function. Batches are split along the data axis; evaluation batches
-    that do not divide the devices are padded with zero-mask examples.
-    """
-
-    def __init__(self, fn: Callable, plan: DataParallel, *, train: bool, donate: bool):
-        self.fn = fn
-        self.plan = plan
-        self.train = train
-        self.donate = donate
-        self._compiled: dict[Any, Callable] = {}
-
-    def _jitted(self, ts: Any) -> tuple[Callable, Any]:
-        treedef = jax.tree.structure(ts)
-        jitted = self._compiled.get(treedef)
-        if jitted is None:
-            shardings = state_shardings(ts, self.plan)
-            repl = self.plan.replicated()
-            out = (shardings, repl) if self.train else repl
-            jitted = jax.jit(
-                self.fn,
-                in_shardings=(shardings, self.plan.batch_sharding()),
-                out_shardings=out,
-                donate_argnums=(0,) if self.donate else (),
-            )
-            self._compiled[treedef] = jitted
-            ts = place_state(ts, self.plan)
-        return jitted, ts
-
-    def __call__(self, ts: Any, batch: Any) -> Any:
-        jitted, ts = self._jitted(ts)
-        if self.train:
-            batch = shard_batch(batch, self.plan, per_process=True)
-        else:
-            if not isinstance(batch, tuple) or len(batch) != 3:
-                raise ValueError(
-                    "eval step: expected a batch (inputs, labels, mask) as "
-                    "jaxnets.data.eval_batches yields"
-                )
-            if np.shape(batch[0])[0] % self.plan.size:
-                batch = pad_batch(jax.device_get(batch), self.plan.size)
-            batch = shard_batch(batch, self.plan, per_process=False)
-        return jitted(ts, batch)
-
-
-def jit_train_step(
-    step: Callable, mesh: Mesh | DataParallel, *, donate: bool = True
-) -> ShardedStep:
-    """Jit ``step(train_state, batch) -> (train_state, metrics)`` for data parallelism.
-
-    The batch is split along the data axis (its size must divide the devices); the state
-    keeps the plan's shardings from step to step (replicated, or fully sharded); the
-    metrics come back replicated. Used by ``make_train_step(..., mesh=...)``.
-    """
-    return ShardedStep(step, as_plan(mesh), train=True, donate=donate)
-
-
-def jit_eval_step(eval_step: Callable, mesh: Mesh | DataParallel) -> ShardedStep:
-    """Jit ``eval_step(train_state, (inputs, labels, mask)) -> sums`` for a mesh.
-
-    A batch that does not divide the devices is padded with mask 0, so every example
-    still counts exactly once. Used by ``make_eval_step(..., mesh=...)``.
-    """
-    return ShardedStep(eval_step, as_plan(mesh), train=False, donate=False)
+# --------------------------------------------------------------------------- evaluation
 
 
 def eval_batch_size(batch_size: int, mesh: Mesh | DataParallel) -> int:
@@ -437,7 +369,6 @@ __all__ = [
     "DATA_AXIS",
     "DataParallel",
     "MeshLike",
-    "ShardedStep",
     "as_plan",
     "bytes_per_device",
     "check_batch_size",
@@ -445,10 +376,9 @@ __all__ = [
     "fully_sharded",
     "host_shard",
     "initialize",
-    "jit_eval_step",
-    "jit_train_step",
     "make_mesh",
     "pad_batch",
+    "place_array",
     "place_state",
     "prefetch",
     "shard_batch",

@@ -184,6 +184,7 @@ def wrap(
         optimizer = optax.chain(optax.clip_by_global_norm(clip_norm), optimizer)
     if accumulate_steps > 1:
         optimizer = optax.MultiSteps(optimizer, every_k_schedule=accumulate_steps)
+        optimizer = optimizer.gradient_transformation()
     return optimizer
 
 

@@ -184,7 +184,7 @@ def test_learning_rate_is_logged_from_injected_hyperparams():
 
 def test_learning_rate_through_multisteps_and_clipping():
     sched = schedule("linear", 0.1, 6)
-    result = _fit(3, optimizer=make_optimizer("adam", sched), accumulate_steps=2, clip_norm=1.0)
+    result = _fit(3, optimizer=make_optimizer("adam", sched, accumulate_steps=2, clip_norm=1.0))
     # 2 updates per epoch: after epoch e the last update was number 2e - 1.
     np.testing.assert_allclose(
         result.history["lr"], [float(sched(2 * e - 1)) for e in (1, 2, 3)], rtol=1e-6

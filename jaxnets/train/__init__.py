@@ -17,10 +17,12 @@ from jaxnets.train.checkpoint import (
     restore_checkpoint,
     save_checkpoint,
 )
+from jaxnets.train.eval_step import EvalStep, make_eval_step, make_predict
 from jaxnets.train.loop import FitResult, History, evaluate, fit
+from jaxnets.train.objective import Objective, Update, supervised
 from jaxnets.train.precision import Policy
 from jaxnets.train.state import TrainState, create_train_state
-from jaxnets.train.step import make_eval_step, make_predict, make_train_step
+from jaxnets.train.step import TrainStep, make_train_step
 
 __all__ = [
     "CSVLogger",
@@ -29,14 +31,18 @@ __all__ = [
     "CheckpointManager",
     "Checkpointing",
     "EarlyStopping",
+    "EvalStep",
     "FitResult",
     "History",
     "JSONLinesLogger",
     "LearningRateLogger",
+    "Objective",
     "Policy",
     "Run",
     "TensorBoard",
     "TrainState",
+    "TrainStep",
+    "Update",
     "create_train_state",
     "enable_compilation_cache",
     "evaluate",
@@ -46,4 +52,5 @@ __all__ = [
     "make_train_step",
     "restore_checkpoint",
     "save_checkpoint",
+    "supervised",
 ]

@@ -19,13 +19,15 @@ from jaxnets.data.dataset import (
     prefetch_to_device,
     steps_per_epoch,
 )
-from jaxnets.optim import learning_rate, wrap
+from jaxnets.optim import learning_rate
 from jaxnets.train.callbacks import Callback, Checkpointing, History, Run
 from jaxnets.train.checkpoint import CheckpointManager
+from jaxnets.train.eval_step import EvalStep, make_eval_step
+from jaxnets.train.objective import MetricFn
 from jaxnets.train.precision import Policy
 from jaxnets.train.precision import policy as get_policy
 from jaxnets.train.state import TrainState, create_train_state
-from jaxnets.train.step import MetricFn, make_eval_step, make_train_step
+from jaxnets.train.step import LossLike, make_train_step
 
 
 class FitResult(NamedTuple):
@@ -45,14 +47,29 @@ def evaluate(
     """Mean loss and metrics over every example of ``data`` exactly once.
 
     With ``mesh`` (the one the eval step was made with) each batch is split over its
-    devices: the batch size is rounded up to a multiple of them, the last batch padded.
+    devices: the batch size is rounded up to a multiple of them, the last batch padded
+    (an objective's eval step gets the last batch unpadded, so it must divide them).
+
+    Args:
+        eval_step: from :func:`jaxnets.make_eval_step`.
+        train_state: the state to evaluate.
+        data: the examples.
+        batch_size: examples per evaluation batch.
+        mesh: the mesh or plan the eval step was made with.
+
+    Returns:
+        The means by name (``loss`` and the metrics).
     """
     totals: dict[str, float] = {}
-    if mesh is None:
-        stream = prefetch_to_device(eval_batches(data, batch_size))
+    size = batch_size if mesh is None else distributed.eval_batch_size(batch_size, mesh)
+    if isinstance(eval_step, EvalStep) and not eval_step.masked:
+        source = batches(data, size, shuffle=False, drop_remainder=False)
     else:
-        size = distributed.eval_batch_size(batch_size, mesh)
-        stream = distributed.prefetch(eval_batches(data, size), mesh, per_process=False)
+        source = eval_batches(data, size)
+    if mesh is None:
+        stream = prefetch_to_device(source)
+    else:
+        stream = distributed.prefetch(source, mesh, per_process=False)
     for batch in stream:
         for name, value in eval_step(train_state, batch).items():
             totals[name] = totals.get(name, 0.0) + value
@@ -62,9 +79,9 @@ def evaluate(
 
 
 def build_steps(
-    model: Layer,
-    loss: str | Callable,
-    optimizer: optax.GradientTransformation,
+    model: Layer | Mapping[str, Layer],
+    loss: LossLike,
+    optimizer: optax.GradientTransformation | Mapping[str, optax.GradientTransformation],
     *,
     metrics: Mapping[str, MetricFn] | None = None,
     precision: str | Policy | None = None,
@@ -75,12 +92,14 @@ def build_steps(
     train_step = make_train_step(
         model, loss, optimizer, metrics=metrics, precision=precision, mesh=mesh
     )
-    eval_step = (
-        make_eval_step(model, loss, metrics=metrics, precision=precision, mesh=mesh)
-        if with_eval
-        else None
-    )
-    return train_step, eval_step
+    if not with_eval:
+        return train_step, None
+    if isinstance(loss, Sequence) and not isinstance(loss, str):
+        raise ValueError(
+            "fit: val_data= is not evaluated for (part, objective) pairs, which have no "
+            "single inference-mode loss; evaluate the parts in a callback instead"
+        )
+    return train_step, make_eval_step(model, loss, metrics=metrics, precision=precision, mesh=mesh)
 
 
 def _resume(manager: CheckpointManager, ts: TrainState, run: Run) -> TrainState:
@@ -102,11 +121,11 @@ def _resume(manager: CheckpointManager, ts: TrainState, run: Run) -> TrainState:
 
 
 def fit(
-    model: Layer,
+    model: Layer | Mapping[str, Layer],
     train_data: ArrayDataset,
     *,
-    optimizer: optax.GradientTransformation,
-    loss: str | Callable = "softmax_cross_entropy",
+    optimizer: optax.GradientTransformation | Mapping[str, optax.GradientTransformation],
+    loss: LossLike = "softmax_cross_entropy",
     epochs: int = 10,
     batch_size: int = 32,
     val_data: ArrayDataset | None = None,
@@ -124,8 +143,6 @@ def fit(
     checkpoint_every_steps: int | None = None,
     precision: str | Policy | None = None,
     loss_scale: float | None = None,
-    clip_norm: float | None = None,
-    accumulate_steps: int = 1,
     mesh: distributed.MeshLike | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train_data`` for ``epochs`` epochs and return state and history.
@@ -139,6 +156,13 @@ def fit(
     it.
 
     Args:
+        model: the network, or a dict of networks by part (then pass ``train_state``).
+        train_data: the training examples, batched ``(inputs, labels)``.
+        optimizer: an optax optimizer, or a dict of them by part; compose clipping and
+            gradient accumulation into it first (:func:`jaxnets.optim.wrap`), so that a
+            given ``train_state`` and a restored checkpoint match it.
+        loss: a loss name, a per-example ``loss(outputs, labels)``, an objective or
+            ``(part, objective)`` pairs, as in :func:`jaxnets.make_train_step`.
         callbacks: :class:`~jaxnets.train.callbacks.Callback` objects, called in order.
         checkpoint_dir: save the whole train state there at every epoch end (and every
             ``checkpoint_every_steps`` steps), keeping the newest ``keep_checkpoints``
@@ -151,9 +175,6 @@ def fit(
         precision: ``"float32"`` (default), ``"bfloat16"`` or ``"float16"`` compute with
             float32 parameters (see :mod:`jaxnets.train.precision`); ``loss_scale``
             overrides float16's default of 2**15.
-        clip_norm: clip gradients to this global norm (``optax.clip_by_global_norm``).
-        accumulate_steps: average the gradients of this many batches per update
-            (``optax.MultiSteps``); ``train_state.step`` counts batches.
         mesh: train on every device of a :func:`jaxnets.distributed.make_mesh` mesh (or a
             :func:`~jaxnets.distributed.fully_sharded` plan): each batch is split over the
             devices, the state replicated (or sharded); ``batch_size`` must be a multiple
@@ -176,12 +197,20 @@ def fit(
         raise ValueError("fit: resume=True needs checkpoint_dir= (where the checkpoints are)")
     if mesh is not None:
         distributed.check_batch_size(batch_size, mesh)
-    optimizer = wrap(optimizer, clip_norm=clip_norm, accumulate_steps=accumulate_steps)
     mixed = get_policy(precision, loss_scale)
-    input_spec = jax.ShapeDtypeStruct(
-        (batch_size, *train_data.inputs.shape[1:]), train_data.inputs.dtype
-    )
-    ts = train_state or create_train_state(model, optimizer, input_spec, seed=seed)
+    if train_state is not None:
+        ts = train_state
+    elif isinstance(model, Mapping):
+        raise ValueError(
+            "fit: with a dict of models, pass train_state= from "
+            "jn.create_train_state(models, optimizers, input_specs), which knows each "
+            "part's input"
+        )
+    else:
+        input_spec = jax.ShapeDtypeStruct(
+            (batch_size, *train_data.inputs.shape[1:]), train_data.inputs.dtype
+        )
+        ts = create_train_state(model, optimizer, input_spec, seed=seed)
     train_step, eval_step = build_steps(
         model,
         loss,

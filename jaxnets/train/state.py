@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import jax
@@ -11,6 +12,9 @@ import optax
 from jax.tree_util import GetAttrKey
 
 from jaxnets.core import Layer, SpecLike, init_model
+from jaxnets.train.objective import check_optimizer
+
+_WHERE = "create_train_state"
 
 _FIELDS = ("step", "params", "state", "opt_state", "key")
 _KEYS = tuple(GetAttrKey(name) for name in _FIELDS)
@@ -128,26 +132,57 @@ jax.tree_util.register_pytree_with_keys(
 
 
 def create_train_state(
-    model: Layer,
-    optimizer: optax.GradientTransformation,
-    input_spec: SpecLike,
+    model: Layer | Mapping[str, Layer],
+    optimizer: optax.GradientTransformation | Mapping[str, optax.GradientTransformation],
+    input_spec: SpecLike | Mapping[str, SpecLike],
     *,
     seed: int = 0,
 ) -> TrainState:
     """Initialise the model from ``input_spec`` (shapes only) and the optimizer.
+
+    With dicts of models, optimizers and input specs by part (a GAN's ``generator`` and
+    ``discriminator``), ``params``, ``state`` and ``opt_state`` are dicts by part, each
+    part initialised with its own key (``fold_in`` of the part's name), and the train
+    step takes ``(part, objective)`` pairs (:func:`jaxnets.make_train_step`).
+
+    Args:
+        model: a network, or a dict of networks by part.
+        optimizer: the optax optimizer (with clipping or accumulation already composed
+            in, see :func:`jaxnets.optim.wrap`), or a dict of them by part.
+        input_spec: the input's shape with the batch dimension, a
+            ``jax.ShapeDtypeStruct``, or a dict of them by part.
+        seed: the seed of the initialisation and of the run's key.
+
+    Returns:
+        A :class:`TrainState` at step 0.
 
     Example:
         >>> import optax, jaxnets as jn
         >>> ts = jn.create_train_state(jn.Dense(2), optax.sgd(0.1), (4, 3), seed=0)
         >>> int(ts.step), ts.params["kernel"].shape
         (0, (3, 2))
+        >>> ts = jn.create_train_state({"a": jn.Dense(2), "b": jn.Dense(1)},
+        ...     {"a": optax.sgd(0.1), "b": optax.adam(1e-3)}, {"a": (4, 3), "b": (4, 2)})
+        >>> sorted(ts.params), ts.params["b"]["kernel"].shape
+        (['a', 'b'], (2, 1))
     """
     init_key, run_key = jax.random.split(jax.random.key(seed))
-    _, params, state = init_model(model, init_key, input_spec)
-    return TrainState(
-        step=np.int32(0),
-        params=params,
-        state=state,
-        opt_state=optimizer.init(params),
-        key=run_key,
-    )
+    if not isinstance(model, Mapping):
+        _, params, state = init_model(model, init_key, input_spec)
+        opt_state = check_optimizer(optimizer, _WHERE).init(params)
+        return TrainState(np.int32(0), params, state, opt_state, run_key)
+    parts = sorted(model)
+    for what, given in (("optimizer", optimizer), ("input_spec", input_spec)):
+        if not isinstance(given, Mapping) or sorted(given) != parts:
+            have = sorted(given) if isinstance(given, Mapping) else type(given).__name__
+            raise ValueError(
+                f"create_train_state: with a dict of models, {what} should be a dict with "
+                f"the same parts {parts}, got {have}"
+            )
+    params, state, opt_state = {}, {}, {}
+    for part in parts:
+        key = jax.random.fold_in(init_key, zlib.crc32(part.encode()))
+        _, params[part], state[part] = init_model(model[part], key, input_spec[part])  # type: ignore[index]
+        opt = check_optimizer(optimizer[part], _WHERE, f"optimizer[{part!r}]")  # type: ignore[index]
+        opt_state[part] = opt.init(params[part])
+    return TrainState(np.int32(0), params, state, opt_state, run_key)
