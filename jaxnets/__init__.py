@@ -11,7 +11,7 @@ Example:
     (2, 3)
 """
 
-from jaxnets import activations, data, distributed, losses, models, optim, plots, train
+from jaxnets import activations, data, distributed, gan, losses, models, optim, plots, train
 from jaxnets.activations import (
     Activation,
     Elu,
@@ -141,6 +141,7 @@ __all__ = [
     "create_train_state",
     "data",
     "distributed",
+    "gan",
     "evaluate",
     "fan_in_concat",
     "fan_in_sum",

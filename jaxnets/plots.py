@@ -176,6 +176,50 @@ def plot_image_grid(
     return _save(fig, path)
 
 
+def plot_samples(
+    images: Any,
+    path: str,
+    *,
+    columns: int | None = None,
+    value_range: tuple[float, float] = (0.0, 1.0),
+) -> str:
+    """A borderless grid of images (a generator's samples), ``columns`` to a row (default:
+    a square), shown on the fixed scale ``value_range`` so grids of different epochs
+    compare; returns ``path``.
+
+    Args:
+        images: ``(N, H, W, 1 or 3)``.
+        path: the PNG file to write.
+        columns: images per row.
+        value_range: the values shown as black and white.
+
+    Returns:
+        ``path``.
+
+    Example:
+        >>> import os, tempfile, numpy as np
+        >>> path = plot_samples(np.zeros((6, 8, 8, 1)), os.path.join(tempfile.mkdtemp(), "s.png"))
+        >>> os.path.getsize(path) > 0
+        True
+    """
+    plt = _pyplot()
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(f"plot_samples: expected images (N, H, W, 1 or 3), got {images.shape}")
+    low, high = value_range
+    images = np.clip((images - low) / (high - low), 0.0, 1.0)
+    cols = columns or math.ceil(math.sqrt(len(images)))
+    rows = math.ceil(len(images) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(0.8 * cols, 0.8 * rows), squeeze=False)
+    for idx, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if idx < len(images):
+            image = images[idx]
+            ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05, left=0, right=1, top=1, bottom=0)
+    return _save(fig, path)
+
+
 def first_conv_kernel(params: Mapping[str, Any]) -> np.ndarray | None:
     """The first 4-D ``kernel`` (HWIO) in the order the layers were built, or None."""
     for key, value in params.items():

@@ -9,6 +9,12 @@ from jaxnets.models.cifar_resnet import (
     resnet56,
     resnet110,
 )
+from jaxnets.models.gan import (
+    dcgan_discriminator,
+    dcgan_generator,
+    mlp_discriminator,
+    mlp_generator,
+)
 from jaxnets.models.inception import inception_v3
 from jaxnets.models.lenet import lenet5
 from jaxnets.models.mlp import mlp, perceptron
@@ -20,11 +26,15 @@ from jaxnets.models.xception import xception
 __all__ = [
     "char_rnn",
     "cifar_resnet",
+    "dcgan_discriminator",
+    "dcgan_generator",
     "evaluate_bpc",
     "inception_v3",
     "lenet5",
     "lstm_classifier",
     "mlp",
+    "mlp_discriminator",
+    "mlp_generator",
     "perceptron",
     "resnet",
     "resnet18",

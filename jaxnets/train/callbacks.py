@@ -85,7 +85,8 @@ class Run:
                     f"fit: the training loss became {loss} at step {first_step + i} "
                     f"(train_state.step; epoch {self.epoch + 1}, batch "
                     f"{self.batch - len(fetched) + i + 1} of {self.steps_per_epoch})"
-                    f"{where}; lower the learning rate, clip gradients (clip_norm=) or "
+                    f"{where}; lower the learning rate, clip gradients "
+                    f"(jaxnets.optim.wrap(optimizer, clip_norm=...)) or "
                     f"check the inputs"
                 )
         self.epoch_metrics.extend({k: float(v) for k, v in m.items()} for m in fetched)
