@@ -28,7 +28,7 @@ import numpy as np
 import jaxnets as jn
 from jaxnets import gan
 
-DEFAULTS = {"dcgan": {"epochs": 150, "latent_dim": 32}, "mlp": {"epochs": 400, "latent_dim": 32}}
+DEFAULTS = {"dcgan": {"epochs": 300, "latent_dim": 32}, "mlp": {"epochs": 400, "latent_dim": 32}}
 
 
 def build(kind: str, latent_dim: int, num_classes: int | None):
@@ -48,7 +48,7 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=("dcgan", "mlp"), default="dcgan")
     parser.add_argument("--conditional", action="store_true", help="a class-conditional GAN")
-    parser.add_argument("--epochs", type=int, default=None, help="default: 150 (DCGAN), 400 (MLP)")
+    parser.add_argument("--epochs", type=int, default=None, help="default: 300 (DCGAN), 400 (MLP)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--latent-dim", type=int, default=None)
     parser.add_argument("--lr", type=float, default=2e-4)

@@ -345,11 +345,8 @@ def train_digits_judge(
     smoothing, which would cap the confidence that :func:`~jaxnets.gan.scores.confident_share`
     measures). With ``members > 1`` the judge averages the members' logits: its features
     are the members' concatenated (``members * units`` wide), its head one Dense layer (see
-    :func:`_logit_average`). In our runs single CNNs of this recipe made 5 to 14 errors on
-    the 899 test images (9 on average, accuracy 0.984-0.994); averages of six made 3 to 10
-    (6 on average; more than 8, i.e. below 0.99, in about 1.5% of them), and the judges of
-    seeds 0-4 made 5 to 7 (0.992-0.994). A member costs about 3.3 s on 2 CPU cores (a
-    compilation and 30 short epochs), the judge about 20 s.
+    :func:`_logit_average`). An average of several members is more accurate than one
+    CNN, and varies less between seeds (the figures are in ``benchmarks/RESULTS.md``).
 
     Args:
         seed: the training seed (initialisation, shuffling, augmentation, dropout).
