@@ -137,6 +137,17 @@ def _fake_images(generator, g_params, g_state, n, labels, latent_dim, key, train
     )
 
 
+def _inputs(where: str, params: Any, state: Any, batch: Any, key: Any) -> tuple:
+    """An objective's arguments taken apart and checked: the key, ``(G, D)`` params,
+    ``(G, D)`` state and ``(images, labels)``."""
+    return (
+        _check_key(where, key),
+        _parts(where, params, "params"),
+        _parts(where, state, "state"),
+        _images_labels(where, batch),
+    )
+
+
 def discriminator_objective(
     generator: Layer,
     discriminator: Layer,
@@ -191,10 +202,9 @@ def discriminator_objective(
     real_target = 1.0 - label_smoothing
 
     def discriminator_objective(params, state, batch, *, key, train):
-        key = _check_key(where, key)
-        g_params, d_params = _parts(where, params, "params")
-        g_state, d_state = _parts(where, state, "state")
-        images, labels = _images_labels(where, batch)
+        key, (g_params, d_params), (g_state, d_state), (images, labels) = _inputs(
+            where, params, state, batch, key
+        )
         n = images.shape[0]
         fake, _ = _fake_images(
             generator, g_params, g_state, n, labels, latent_dim, key, train, conditional
@@ -271,10 +281,9 @@ def generator_objective(
     _check_latent_dim(where, latent_dim)
 
     def generator_objective(params, state, batch, *, key, train):
-        key = _check_key(where, key)
-        g_params, d_params = _parts(where, params, "params")
-        g_state, d_state = _parts(where, state, "state")
-        images, labels = _images_labels(where, batch)
+        key, (g_params, d_params), (g_state, d_state), (images, labels) = _inputs(
+            where, params, state, batch, key
+        )
         n = images.shape[0]
         fake, g_state = _fake_images(
             generator, g_params, g_state, n, labels, latent_dim, key, train, conditional
