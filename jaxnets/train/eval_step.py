@@ -11,7 +11,7 @@ import numpy as np
 
 from jaxnets import cpu, distributed, losses
 from jaxnets.core import Layer
-from jaxnets.train.objective import MetricFn, Update, check_output, default_metrics, is_objective
+from jaxnets.train.objective import MetricFn, check_output, default_metrics, is_objective
 from jaxnets.train.precision import Policy
 from jaxnets.train.precision import policy as get_policy
 from jaxnets.train.state import TrainState
@@ -48,22 +48,22 @@ class EvalStep:
     def _compiled(self, ts: TrainState, batch) -> tuple[Callable, TrainState]:
         treedef = jax.tree.structure(ts)
         jitted = self._jitted.get(treedef)
-        placement: dict[str, Any] = {}
-        if self._placement is not None:
-            plan = self._placement
-            shardings = distributed.state_shardings(ts, plan)
-            placement = {
-                "in_shardings": (shardings, plan.batch_sharding()),
-                "out_shardings": plan.replicated(),
-            }
-            ts = distributed.place_state(ts, plan)
         if jitted is None:
+            placement: dict[str, Any] = {}
+            if self._placement is not None:
+                plan = self._placement
+                placement = {
+                    "in_shardings": (distributed.state_shardings(ts, plan), plan.batch_sharding()),
+                    "out_shardings": plan.replicated(),
+                }
             options = self._options
             if options is None:
                 options = cpu.compiler_options(self._fn, ts, batch)
             self.compiler_options = dict(options)
             jitted = jax.jit(self._fn, compiler_options=dict(options) or None, **placement)
             self._jitted[treedef] = jitted
+        if self._placement is not None:  # a no-op for arrays already placed
+            ts = distributed.place_state(ts, self._placement)
         return jitted, ts
 
     def __call__(self, ts: TrainState, batch) -> dict:
@@ -152,11 +152,11 @@ def make_eval_step(
 
 
 def _objective_eval(objective: Callable) -> Callable:
-    update = Update(objective, None)  # type: ignore[arg-type]
+    name = getattr(objective, "__name__", type(objective).__name__)
 
     def eval_step(ts: TrainState, batch):
         out = objective(ts.params, ts.state, batch, key=None, train=False)
-        loss, _, metrics = check_output(update, out, ts.state)
+        loss, _, metrics = check_output(name, out, ts.state)
         count = jnp.float32(np.shape(jax.tree.leaves(batch)[0])[0])
         sums = {"loss": loss * count}
         sums.update((k, v * count) for k, v in metrics.items() if k != "loss")

@@ -229,10 +229,9 @@ def check_optimizer(optimizer: Any, where: str, what: str = "optimizer") -> Any:
     return optimizer
 
 
-def check_output(update: Update, out: Any, state: Any) -> tuple[jax.Array, Any, dict]:
-    """``out`` of the update's objective as ``(loss, new_state, metrics)``, checked at trace
-    time: a clear error names the objective and what came."""
-    name = update.name
+def check_output(name: str, out: Any, state: Any) -> tuple[jax.Array, Any, dict]:
+    """``out`` of the objective called ``name`` as ``(loss, new_state, metrics)``, checked
+    at trace time: a clear error names the objective and what came."""
     if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], tuple | list)):
         raise TypeError(
             f"objective {name!r}: should return (loss, (new_state, metrics)), got {_describe(out)}"

@@ -150,7 +150,7 @@ def _apply_update(
         out = update.objective(
             _with_part(computed, part, trainable), state, batch, key=key, train=True
         )
-        loss, new_state, metrics = check_output(update, out, state)
+        loss, new_state, metrics = check_output(update.name, out, state)
         return loss * loss_scale, (loss, new_state, metrics)
 
     trainable = _trainable(update, params, "train step")
@@ -325,7 +325,9 @@ class TrainStep:
             except (ValueError, TypeError):
                 raise _mismatch(self._specs, tree, _DOES_NOT_FIT) from None
         if self._shardings is not None:
-            leaves = [_placed(x, s) for x, s in zip(leaves, self._shardings, strict=True)]
+            leaves = [
+                distributed.place_array(x, s) for x, s in zip(leaves, self._shardings, strict=True)
+            ]
         return leaves
 
     def _setup(self, ts: TrainState, batch, tree: tuple, treedef) -> None:
@@ -377,12 +379,6 @@ class TrainStep:
 
     def _cache_size(self) -> int:
         return 0 if self._jitted is None else self._jitted._cache_size()
-
-
-def _placed(x: Any, sharding: Any) -> Any:
-    if isinstance(x, jax.Array) and x.sharding == sharding:
-        return x
-    return distributed.place_array(x, sharding)
 
 
 class LoweredTrainStep:
@@ -468,7 +464,7 @@ def _trace_objectives(updates: Sequence[Update], params, state, batch):
         for update in updates:
             _trainable(update, params, "train step")
             out = update.objective(params, state, batch, key=part_key(key, update.part), train=True)
-            loss, state, metrics = check_output(update, out, state)
+            loss, state, metrics = check_output(update.name, out, state)
             outs.append((loss, state, metrics))
         return outs
 
