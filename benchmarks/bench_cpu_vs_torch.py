@@ -26,7 +26,7 @@ timed round-robin (``harness.time_interleaved``) and the JSON gives medians and 
 ratios jaxnets/torch, jaxnets/raw_jax and raw_jax/torch, plus the machine's load average.
 
 ``--hugepages`` restarts the benchmark with ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``
-(:func:`jaxnets.cpu.reexec_with_hugepages`) for the JAX columns; PyTorch runs without
+(:func:`jaxnets.process.reexec_with_hugepages`) for the JAX columns; PyTorch runs without
 glibc tunables unless ``--torch-tunables`` is given.
 
 PyTorch runs in a child process driven over a pipe (one step per request, timed from the
@@ -54,7 +54,7 @@ import bench_lstm
 import harness
 
 import jaxnets as jn
-from jaxnets import cpu
+from jaxnets import process
 
 try:
     import torch
@@ -320,7 +320,7 @@ def main() -> None:
     parser.add_argument(
         "--hugepages",
         action="store_true",
-        help="restart with glibc's huge-page tunable for the JAX columns (jaxnets.cpu)",
+        help="restart with glibc's huge-page tunable for the JAX columns (jaxnets.process)",
     )
     parser.add_argument(
         "--torch-tunables", action="store_true", help="give PyTorch the same glibc tunables"
@@ -331,7 +331,7 @@ def main() -> None:
         torch_worker(args.torch_worker, args.threads)
         return
     if args.hugepages:
-        cpu.reexec_with_hugepages()
+        process.reexec_with_hugepages()
     if torch is None:
         print("torch is not installed: skipping the PyTorch column (pip install jaxnets[bench])")
     env = torch_env(args.torch_tunables)

@@ -22,6 +22,8 @@ from typing import Any
 import jax
 import optax
 
+from jaxnets.core import path_str
+
 #: Leaf names that weight decay applies to by default: weights, not biases, norm scales
 #: or offsets (the AdamW / BERT / ResNet recipes).
 DECAYED_LEAVES = ("kernel", "embedding", "weight", "depthwise_kernel", "pointwise_kernel")
@@ -31,9 +33,7 @@ SCHEDULES = ("constant", "cosine", "warmup_cosine", "linear", "exponential", "st
 
 
 def _paths(params: Any) -> Any:
-    return jax.tree_util.tree_map_with_path(
-        lambda path, _: jax.tree_util.keystr(path, simple=True, separator="/"), params
-    )
+    return jax.tree_util.tree_map_with_path(lambda path, _: path_str(path), params)
 
 
 def path_mask(params: Any, patterns: Sequence[str]) -> Any:

@@ -30,6 +30,9 @@ class LayerCase:
       grad_atol / grad_rtol: tolerances for the float64 finite-difference check.
       check_grads: False only with a reason in ``skip_grads_reason``.
       input_dtypes: dtypes the dtype-preservation test runs with.
+      vmap: run the vmap check.
+      reference: for a case that names an implementation (``impl=...``), the same layer
+        with ``impl="reference"``: values and gradients are compared with it.
     """
 
     id: str
@@ -43,6 +46,7 @@ class LayerCase:
     skip_grads_reason: str = ""
     input_dtypes: tuple = field(default_factory=lambda: (jnp.float32, jnp.bfloat16))
     vmap: bool = True
+    reference: Callable[[], Any] | None = None
 
 
 def all_cases() -> list[LayerCase]:

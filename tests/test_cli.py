@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from jaxnets.cli import build_parser, main, model_registry
-from jaxnets.cpu import transparent_hugepage_mode as cpu_mode
+from jaxnets.process import transparent_hugepage_mode as cpu_mode
 
 FAST = ["--no-progress", "--no-compile-cache", "--quiet"]
 
@@ -189,10 +189,10 @@ def test_command_line_subprocess_shows_progress_and_uses_the_cache(tmp_path):
 
 
 def test_command_restarts_with_hugepages_only_as_a_program(monkeypatch):
-    from jaxnets import cpu
+    from jaxnets import process
 
     calls = []
-    monkeypatch.setattr(cpu, "reexec_with_hugepages", lambda: calls.append("reexec"))
+    monkeypatch.setattr(process, "reexec_with_hugepages", lambda: calls.append("reexec"))
     argv = ["summary", "--model", "lenet5", "--input-shape", "28,28,1"]
     monkeypatch.setattr(sys, "argv", ["jaxnets", *argv])
     assert main() == 0 and calls == ["reexec"]

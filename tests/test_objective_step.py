@@ -16,7 +16,7 @@ import optax
 import pytest
 
 import jaxnets as jn
-from jaxnets import cpu
+from jaxnets._impl import xla_options
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(16, 6)).astype(np.float32)
@@ -435,11 +435,13 @@ def test_mesh_step_equals_the_plain_step():
     assert int(ts_c.step) == 4
 
 
-@pytest.mark.skipif(not cpu.on_cpu() or cpu.usable_cores() < 2, reason="needs 2 CPU cores")
+@pytest.mark.skipif(
+    jax.default_backend() != "cpu" or xla_options.usable_cores() < 2, reason="needs 2 CPU cores"
+)
 def test_the_option_rule_reads_the_objectives_with_a_mesh():
     model = jn.serial(jn.Conv(4, 3), jn.Relu(), jn.Flatten(), jn.Dense(2))
     opt = optax.rmsprop(1e-3)  # rsqrt in the optimizer is no normalisation
     x = np.ones((2, 6, 6, 1), np.float32)
     step = jn.make_train_step(model, "softmax_cross_entropy", opt, mesh=jn.distributed.make_mesh())
     step(jn.create_train_state(model, opt, x.shape), (x, np.zeros(2, np.int32)))
-    assert step.compiler_options == cpu.CONVOLUTIONS_ON_EIGEN
+    assert step.compiler_options == xla_options.CONVOLUTIONS_ON_EIGEN

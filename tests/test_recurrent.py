@@ -163,13 +163,13 @@ def test_lstm_cpu_sequence_equals_plain_scan_values_and_gradients(reverse, seque
 def test_lstm_cpu_sequence_in_chunks_equals_plain_scan(time):
     """The CPU path runs its loops in chunks (uneven for 19 steps): same values and
     gradients, including the initial carry's."""
-    from jaxnets.layers import recurrent
+    from jaxnets._impl import lstm as recurrent
 
     chunks = recurrent._chunks(time)
     starts, stops = [a for a, _ in chunks], [b for _, b in chunks]
     assert starts[0] == 0 and stops[:-1] == starts[1:] and stops[-1] == time
     assert all(a < b for a, b in chunks)
-    assert len(chunks) == min(recurrent._LSTM_CHUNKS, time)
+    assert len(chunks) == min(recurrent.CHUNKS, time)
     params = _randomise(jn.LSTM(H).init(jax.random.key(0), F), 71)
     x = _normal(4, (B, time, F))
     carry0 = {"c": _normal(5, (B, H)), "h": _normal(6, (B, H))}
@@ -186,23 +186,24 @@ def test_lstm_cpu_sequence_in_chunks_equals_plain_scan(time):
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="the CPU formulation")
 def test_lstm_cpu_sequence_is_used_only_when_it_applies():
-    cell, plain = jn.LSTM(H), jn.LSTM(H, fused=False)
-    params = cell.init(jax.random.key(0), F)
-    xs, carry = jnp.ones((T, B, F)), cell.initial_carry((B,))
-    assert cell.sequence(params, xs, carry, 1) is not None
-    assert plain.sequence(params, xs, carry, 1) is None  # an explicit choice is kept
-    assert cell.sequence(params, xs[:0], carry, 1) is None  # no steps: the plain scan
-    layer = jn.RNN(cell)
+    from jaxnets._impl import record_choices
 
-    def jaxpr(*extra):  # the lengths are concrete (closed over), the sequence traced
+    cell = jn.LSTM(H)
+    params = cell.init(jax.random.key(0), F)
+
+    def chosen(layer, *extra):  # the lengths are concrete (closed over), the sequence traced
         def run(x):
             return layer.apply(params, {}, (x, *extra) if extra else x, train=False)[0]
 
-        return str(jax.make_jaxpr(run)(jnp.ones((B, T, F))))
+        with record_choices() as choices:
+            jax.make_jaxpr(run)(jnp.ones((B, T, F)))
+        return [c.impl for c in choices if c.op == "lstm_sequence"]
 
-    assert "custom_vjp_call" in jaxpr()
-    assert "custom_vjp_call" not in jaxpr(jnp.array([T, 2, 0]))  # padding: the scan
-    assert "custom_vjp_call" in jaxpr(jnp.full((B,), T))  # no step is padding
+    layer = jn.RNN(cell)
+    assert chosen(layer) == ["chunked_forward"]  # traced without a derivative: inference
+    assert chosen(jn.RNN(jn.LSTM(H, impl="reference"))) == ["reference"]  # explicit is kept
+    assert chosen(layer, jnp.array([T, 2, 0])) in ([], ["reference"])  # padding: the scan
+    assert chosen(layer, jnp.full((B,), T)) == ["chunked_forward"]  # no step is padding
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="the CPU formulation")

@@ -67,7 +67,8 @@ def test_repeat_rematerialises_by_default_and_saves_with_remat_false(key):
 
 
 def test_repeat_default_reverse_mode_only_others_forward_mode(key):
-    """The default loop is a custom_vjp (no jax.jvp); remat=False and a policy allow it."""
+    """jax.jvp goes through the default repeat (auto takes the reference under forward
+    mode), remat=False and a policy, with the reverse-mode derivative of the default."""
     block, n = _block(), 4
     x = jax.random.normal(jax.random.key(5), (3, 8))
     v = jax.random.normal(jax.random.key(6), (3, 8))
@@ -76,10 +77,12 @@ def test_repeat_default_reverse_mode_only_others_forward_mode(key):
     def run(net):
         return lambda x: net.apply(params, state, x, train=False)[0]
 
-    with pytest.raises(TypeError, match="custom_vjp"):
-        jax.jvp(run(jn.repeat(block, n)), (x,), (v,))
     expected = jax.vjp(run(jn.repeat(block, n)), x)[1](v)[0]
-    for options in ({"remat": False}, {"policy": jax.checkpoint_policies.nothing_saveable}):
+    for options in (
+        {},  # impl="auto" sees the jvp and takes the reference
+        {"remat": False},
+        {"policy": jax.checkpoint_policies.nothing_saveable},
+    ):
         tangent = jax.jvp(run(jn.repeat(block, n, **options)), (x,), (v,))[1]
         assert tangent.shape == x.shape
         np.testing.assert_allclose(

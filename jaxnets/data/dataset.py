@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import jax
@@ -104,17 +104,39 @@ def eval_batches(
         yield x, y, mask
 
 
-def prefetch_to_device(iterator: Iterable[Any], size: int = 2, sharding: Any = None) -> Iterator:
-    """Move the next ``size`` items to the device while the current one is used."""
+def _prefetched(iterator: Iterable[Any], size: int, place: Callable[[Any], Any]) -> Iterator:
+    """``place(item)`` for every item of ``iterator``, in order, placed ``size`` items
+    ahead of the one yielded; the one queue behind :func:`prefetch_to_device` and
+    ``jaxnets.distributed.prefetch``."""
     queue: collections.deque = collections.deque()
-
-    def put(item):
-        return jax.device_put(item, sharding) if sharding is not None else jax.device_put(item)
-
-    it = iter(iterator)
-    for item in it:
-        queue.append(put(item))
+    for item in iterator:
+        queue.append(place(item))
         if len(queue) > size:
             yield queue.popleft()
     while queue:
         yield queue.popleft()
+
+
+def prefetch_to_device(iterator: Iterable[Any], size: int = 2, sharding: Any = None) -> Iterator:
+    """Move the next ``size`` items to the device while the current one is used.
+
+    Args:
+        iterator: the items, each a pytree of arrays.
+        size: how many items are moved ahead of the one in use.
+        sharding: where to put them (``jax.device_put``'s device or sharding); default
+            the default device.
+
+    Returns:
+        An iterator over the items on the device, in order.
+
+    Example:
+        >>> import numpy as np, jaxnets as jn
+        >>> items = jn.data.prefetch_to_device(iter([np.ones(2), np.zeros(2)]), size=1)
+        >>> [x.tolist() for x in items]
+        [[1.0, 1.0], [0.0, 0.0]]
+    """
+
+    def put(item):
+        return jax.device_put(item, sharding) if sharding is not None else jax.device_put(item)
+
+    return _prefetched(iterator, size, put)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from jaxnets import activations
+from jaxnets import _impl, activations
 from jaxnets.core import (
     Layer,
     along_last,
@@ -49,7 +49,12 @@ def _dimension_numbers(ndim: int) -> tuple[str, str, str]:
     return f"N{spatial}C", f"{spatial}IO", f"N{spatial}C"
 
 
+_impl.define_op("convolution", None, layer="Conv", declares={"convolution"})
+_impl.define_op("conv_transpose", None, layer="ConvTranspose", declares={"convolution"})
+
+
 def _conv(x, kernel, geometry: Window, pads: Pads, groups: int):
+    _impl.choose("convolution", _impl.REFERENCE)
     return jax.lax.conv_general_dilated(
         x,
         kernel.astype(x.dtype),
@@ -235,6 +240,7 @@ def ConvTranspose(
         kernel = param(params, "kernel", kind)
         expected = (*geometry.size, x.shape[-1], features)
         _check_kernel(kind, "kernel", kernel, x, expected, kernel.shape[-2])
+        _impl.choose("conv_transpose", _impl.REFERENCE)
         y = jax.lax.conv_transpose(
             x,
             kernel.astype(x.dtype),

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 
-from jaxnets import cpu
+from jaxnets import _impl
 from jaxnets.core import Layer, along_last, as_spec, check_floating, check_rank, layer_error, param
 
 
@@ -22,55 +20,22 @@ def _batch_moments(x, axes):
     return mean, jnp.maximum(jnp.mean(jnp.square(x), axis=axes) - jnp.square(mean), 0.0)
 
 
-def _standardize_plain(x, axes, epsilon):
-    mean, var = _batch_moments(x, axes)
-    inv = along_last(jax.lax.rsqrt(var + epsilon), x.ndim)
-    return (x - along_last(mean, x.ndim)) * inv, mean, var
-
-
-def _batch_norm_forward(x, scale, bias, axes, epsilon):
-    mean, var = _batch_moments(x, axes)
-    inv = jax.lax.rsqrt(var + epsilon)
-    a = scale * inv
-    xc = x - along_last(mean, x.ndim)
-    y = xc * along_last(a, x.ndim) + along_last(bias, x.ndim)
-    return y, mean, var, xc, a, inv
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
 def _batch_norm(x, scale, bias, axes, epsilon):
-    """``(y, mean, var)``: BatchNorm in training, ``y = (x - mean) * a + bias`` with the
-    per-feature ``a = scale * rsqrt(var + epsilon)`` and the batch's ``mean`` and biased
-    ``var`` over ``axes``; the CPU formulation (the plain one standardises, then scales).
-
-    The derivative is written in closed form over ``xc = x - mean`` and per-feature vectors
-    only, ``dy = dx * a + xc * (dscale * inv - a * inv**2 * mean(dx * xc)) + dbias -
-    a * mean(dx)``, so its transpose is two reductions (``sum(g)``, ``sum(g * xc)``) and
-    one elementwise pass ``dx = g * a + xc * c1 + c0``; the standardised ``x_hat`` is never
-    formed. Differentiating the plain formula gives XLA:CPU more activation-sized passes
-    and temporaries. A ResNet-20 train step with XLA's elementwise ops and reductions in
-    YNNPACK fusions measured 0.88x against a closed-form derivative of the standardisation
-    alone (and 0.70x against that form with only dots in YNNPACK); with XLA's own
-    elementwise fusions the two forms are about equal (``benchmarks/RESULTS_CPU.md``).
-    Forward mode works (it is a ``custom_jvp``).
-    """
-    return _batch_norm_forward(x, scale, bias, axes, epsilon)[:3]
+    """``(y, mean, var)``: BatchNorm in training, standardised with the batch's ``mean`` and
+    biased ``var`` over ``axes``, then scaled by ``scale`` and shifted by ``bias`` (None:
+    none)."""
+    mean, var = _batch_moments(x, axes)
+    y = (x - along_last(mean, x.ndim)) * along_last(jax.lax.rsqrt(var + epsilon), x.ndim)
+    if scale is not None:
+        y = y * along_last(scale, x.ndim)
+    if bias is not None:
+        y = y + along_last(bias, x.ndim)
+    return y, mean, var
 
 
-@_batch_norm.defjvp
-def _batch_norm_jvp(axes, epsilon, primals, tangents):
-    (x, scale, bias), (dx, d_scale, d_bias) = primals, tangents
-    y, mean, var, xc, a, inv = _batch_norm_forward(x, scale, bias, axes, epsilon)
-    s1 = jnp.mean(dx, axis=axes)
-    s2 = jnp.mean(dx * xc, axis=axes)
-    c1 = d_scale * inv - a * jnp.square(inv) * s2
-    c0 = d_bias - a * s1
-    # dx * a on the (rows, features) view: a broadcast of another shape than the forward's
-    # xc * a. XLA:CPU would otherwise share one broadcast between the forward and backward
-    # passes and, elementwise ops running in YNNPACK fusions, write it out in full.
-    dx_a = (dx.reshape(-1, dx.shape[-1]) * a[None, :]).reshape(dx.shape)
-    dy = dx_a + xc * along_last(c1, x.ndim) + along_last(c0, x.ndim)
-    return (y, mean, var), (dy, s1, 2.0 * s2)
+_impl.define_op("batch_norm", _batch_norm, layer="BatchNorm", declares={"normalisation"})
+_impl.define_op("layer_norm", None, layer="LayerNorm", declares={"normalisation"})
+_impl.define_op("group_norm", None, layer="GroupNorm", declares={"normalisation"})
 
 
 def _affine(params, y, kind, features, use_scale, use_bias):
@@ -81,19 +46,8 @@ def _affine(params, y, kind, features, use_scale, use_bias):
     return y
 
 
-def _scale_bias(params, kind, features, use_scale, use_bias, dtype):
-    """The affine parameters as ``dtype`` vectors (ones / zeros where the layer has none)."""
-    scale = (
-        param(params, "scale", kind, (features,)).astype(dtype)
-        if use_scale
-        else jnp.ones((features,), dtype)
-    )
-    bias = (
-        param(params, "bias", kind, (features,)).astype(dtype)
-        if use_bias
-        else jnp.zeros((features,), dtype)
-    )
-    return scale, bias
+def _optional(params, name, kind, features, used, dtype):
+    return param(params, name, kind, (features,)).astype(dtype) if used else None
 
 
 def _affine_params(features, use_scale, use_bias, dtype):
@@ -120,6 +74,7 @@ def BatchNorm(
     use_scale: bool = True,
     use_bias: bool = True,
     param_dtype=jnp.float32,
+    impl: str = "auto",
     name: str | None = None,
 ) -> Layer:
     """Batch normalisation over every axis but the last (Ioffe & Szegedy 2015).
@@ -130,6 +85,20 @@ def BatchNorm(
     Inference normalises with the averages. The running variance starts at 1. Under
     ``jax.jit`` with a batch sharded over devices the statistics are the global batch's.
     Statistics are computed in at least float32; the output has the input's dtype.
+
+    Args:
+      momentum: the weight of the running averages' old value, in [0, 1].
+      epsilon: added to the variance before its inverse square root.
+      use_scale: learn a per-feature scale (``params["scale"]``).
+      use_bias: learn a per-feature shift (``params["bias"]``).
+      param_dtype: the dtype of the params.
+      impl: the implementation of training mode: "auto", "reference" or "closed_form"
+        (the derivative in closed form, which "auto" picks on the CPU; see
+        ``docs/implementations.md``).
+      name: the key of the params in the parent.
+
+    Returns:
+      The layer; ``state = {"mean", "var"}``.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn
@@ -143,6 +112,7 @@ def BatchNorm(
     if epsilon <= 0:
         raise ValueError(f"BatchNorm: epsilon must be positive, got {epsilon}")
     kind = "BatchNorm"
+    _impl.check_impl("batch_norm", impl)
 
     def apply(params, state, x, *, key=None, train):
         mean_avg = param(state, "mean", kind)
@@ -152,17 +122,16 @@ def BatchNorm(
         xc = x.astype(_compute_dtype(x))
         if train:
             axes = tuple(range(x.ndim - 1))
-            if cpu.on_cpu():
-                scale, bias = _scale_bias(params, kind, features, use_scale, use_bias, xc.dtype)
-                y, mean, var = _batch_norm(xc, scale, bias, axes, epsilon)
-            else:
-                y, mean, var = _standardize_plain(xc, axes, epsilon)
-                y = _affine(params, y, kind, features, use_scale, use_bias)
+            scale = _optional(params, "scale", kind, features, use_scale, xc.dtype)
+            bias = _optional(params, "bias", kind, features, use_bias, xc.dtype)
+            batch_norm = _impl.choose("batch_norm", impl, xc, scale, bias, axes, epsilon)
+            y, mean, var = (batch_norm.fn or _batch_norm)(xc, scale, bias, axes, epsilon)
             new_state = {
                 "mean": (momentum * mean_avg + (1.0 - momentum) * mean).astype(mean_avg.dtype),
                 "var": (momentum * var_avg + (1.0 - momentum) * var).astype(var_avg.dtype),
             }
         else:
+            _impl.choose("batch_norm", _impl.REFERENCE)  # the averages' own formula
             inv = along_last(jax.lax.rsqrt(var_avg + epsilon), x.ndim)
             y, new_state = (xc - along_last(mean_avg, x.ndim)) * inv, state
             y = _affine(params, y, kind, features, use_scale, use_bias)
@@ -200,6 +169,7 @@ def LayerNorm(
 
     def apply(params, state, x, *, key=None, train):
         check_floating(kind, x)
+        _impl.choose("layer_norm", _impl.REFERENCE)
         features = x.shape[-1]
         xc = x.astype(_compute_dtype(x))
         mean = jnp.mean(xc, axis=-1, keepdims=True)
@@ -264,6 +234,7 @@ def GroupNorm(
     def apply(params, state, x, *, key=None, train):
         check_floating(kind, x)
         check_groups(x.shape)
+        _impl.choose("group_norm", _impl.REFERENCE)
         channels = x.shape[-1]
         xc = x.astype(_compute_dtype(x))
         grouped = xc.reshape((*x.shape[:-1], num_groups, channels // num_groups))

@@ -16,14 +16,13 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnets import cpu
+from jaxnets import _impl
 from jaxnets.core import Layer, as_spec, check_floating, infer_output, layer_error
 from jaxnets.layers.padding import IntOrTuple, PaddingLike, Pads, Window
 
@@ -43,23 +42,14 @@ def _reduce_window(x, init, op, window: Window, pads: Pads):
     )
 
 
-def _tiled_max(x, size: tuple[int, ...]):
-    """The maximum over windows that tile ``x`` (stride = window, no padding; a remainder
-    is dropped), as a chain of selects over the offsets inside a window in row-major
-    order: the first maximum wins, so values and gradients equal ``reduce_window``'s on
-    the CPU (ties included) and a NaN propagates. XLA:CPU differentiates
-    ``reduce_window`` through select-and-scatter with index arrays of the input's size
-    (a LeNet train step 1.4x slower, ``benchmarks/RESULTS_CPU.md``); the selects fuse.
-    """
-    out = tuple(n // k for n, k in zip(x.shape[1:-1], size, strict=True))
-    x = x[(slice(None), *(slice(0, o * k) for o, k in zip(out, size, strict=True)), slice(None))]
-    split = [d for o, k in zip(out, size, strict=True) for d in (o, k)]
-    x = x.reshape((x.shape[0], *split, x.shape[-1]))
-    best = None
-    for offset in itertools.product(*(range(k) for k in size)):
-        v = x[(slice(None), *(i for j in offset for i in (slice(None), j)), slice(None))]
-        best = v if best is None else jnp.where((v > best) | jnp.isnan(v), v, best)
-    return best
+def _max_pool(x, size, strides, pads):
+    """The maximum over each window; padded cells count as -inf."""
+    return jax.lax.reduce_window(
+        x, -jnp.inf, jax.lax.max, (1, *size, 1), (1, *strides, 1), ((0, 0), *pads, (0, 0))
+    )
+
+
+_impl.define_op("max_pool", _max_pool, layer="MaxPool")
 
 
 def _pool_window(kind: str, window, strides, padding) -> Window:
@@ -93,13 +83,22 @@ def MaxPool(
     strides: IntOrTuple | None = None,
     padding: PaddingLike = "VALID",
     *,
+    impl: str = "auto",
     name: str | None = None,
 ) -> Layer:
     """The maximum over each window; padded cells never win (they count as -inf).
 
-    On the CPU backend, windows that tile the input (``strides`` = ``window``, no padding
-    needed) are computed by an equivalent select chain that XLA:CPU differentiates much
-    faster; the values and gradients are the same (ties go to the first maximum).
+    Args:
+      window: the window, an int (2-D) or a tuple (one size per spatial axis).
+      strides: the steps between windows (default: the window).
+      padding: "VALID", "SAME", or explicit pads (see :mod:`jaxnets.layers.padding`).
+      impl: "auto", "reference" or "tiled" (windows that tile the input computed by a
+        chain of selects, which "auto" picks on the CPU: same values and gradients; see
+        ``docs/implementations.md``).
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer (no params).
 
     Example:
         >>> import jax, jaxnets as jn
@@ -110,12 +109,11 @@ def MaxPool(
     """
     kind = "MaxPool"
     geometry = _pool_window(kind, window, strides, padding)
-    tiles = geometry.strides == geometry.size
+    _impl.check_impl("max_pool", impl)
 
     def pool(x, pads):
-        if tiles and cpu.on_cpu() and all(pair == (0, 0) for pair in pads):
-            return _tiled_max(x, geometry.size)
-        return _reduce_window(x, -jnp.inf, jax.lax.max, geometry, pads)
+        args = (x, geometry.size, geometry.strides, pads)
+        return (_impl.choose("max_pool", impl, *args).fn or _max_pool)(*args)
 
     return _pool_layer(kind, geometry, pool, name)
 

@@ -52,7 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
-from jaxnets.core import check_tree_matches
+from jaxnets.core import check_tree_matches, path_str
 
 MAGIC = b"JAXNETS-CKPT\n"
 VERSION = 1
@@ -75,17 +75,13 @@ def _is_key(x: Any) -> bool:
     return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
-def _path(path) -> str:
-    return jax.tree_util.keystr(path, simple=True, separator="/")
-
-
 def flatten_state(tree: Any) -> dict[str, np.ndarray]:
     """Every leaf of ``tree`` as a host array under its ``a/b/c`` path (keys as key data)."""
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
     flat: dict[str, np.ndarray] = {}
     for path, leaf in leaves:
         value = jax.random.key_data(leaf) if _is_key(leaf) else leaf
-        flat[_path(path)] = np.asarray(jax.device_get(value))
+        flat[path_str(path)] = np.asarray(jax.device_get(value))
     return flat
 
 
@@ -95,7 +91,7 @@ def _template_specs(template: Any) -> dict[str, jax.ShapeDtypeStruct]:
     for path, leaf in leaves:
         if _is_key(leaf):
             leaf = jax.eval_shape(jax.random.key_data, leaf)
-        specs[_path(path)] = jax.ShapeDtypeStruct(np.shape(leaf), jnp.result_type(leaf))
+        specs[path_str(path)] = jax.ShapeDtypeStruct(np.shape(leaf), jnp.result_type(leaf))
     return specs
 
 
@@ -127,7 +123,7 @@ def unflatten_state(template: Any, flat: Mapping[str, np.ndarray], what: str = "
     paths_leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
     values = []
     for path, leaf in paths_leaves:
-        value = jnp.asarray(flat[_path(path)])
+        value = jnp.asarray(flat[path_str(path)])
         if _is_key(leaf):
             value = jax.random.wrap_key_data(value, impl=jax.random.key_impl(leaf))
         values.append(value)

@@ -9,7 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnets import cpu, distributed, losses
+from jaxnets import distributed, losses
+from jaxnets._impl import xla_options
 from jaxnets.core import Layer
 from jaxnets.train.objective import MetricFn, check_output, default_metrics, is_objective
 from jaxnets.train.precision import Policy
@@ -58,9 +59,10 @@ class EvalStep:
                 }
             options = self._options
             if options is None:
-                options = cpu.compiler_options(self._fn, ts, batch)
+                options = xla_options.compiler_options(self._fn, ts, batch)
             self.compiler_options = dict(options)
-            jitted = jax.jit(self._fn, compiler_options=dict(options) or None, **placement)
+            fn = xla_options.on_platform_of(self._fn, ts)
+            jitted = jax.jit(fn, compiler_options=dict(options) or None, **placement)
             self._jitted[treedef] = jitted
         if self._placement is not None:  # a no-op for arrays already placed
             ts = distributed.place_state(ts, self._placement)
@@ -194,4 +196,4 @@ def make_predict(
     def predict(params, state, inputs):
         return model.apply(params, state, mixed.cast_inputs(inputs), key=None, train=False)[0]
 
-    return cpu.TunedJit(predict, compiler_options)
+    return xla_options.TunedJit(predict, compiler_options)

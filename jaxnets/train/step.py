@@ -6,24 +6,35 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.extend.core import Var
 
-from jaxnets import cpu, distributed
-from jaxnets.core import Layer, check_tree_matches
-from jaxnets.train.objective import (
-    MetricFn,
-    Objective,
-    Update,
-    check_output,
-    make_updates,
-    part_key,
-)
+from jaxnets import _impl, distributed
+from jaxnets._impl import xla_options
+from jaxnets.core import Layer
+from jaxnets.train.objective import MetricFn, Objective, Update, make_updates
 from jaxnets.train.precision import Policy
 from jaxnets.train.precision import policy as get_policy
 from jaxnets.train.state import TrainState, stepped_state
+from jaxnets.train.tracing import (
+    _abstract,
+    _key_reaches_outputs,
+    _mismatch,
+    _named,
+    _trace_objectives,
+    model_uses_key,
+)
+from jaxnets.train.update import step_function
+
+__all__ = [
+    "CompiledTrainStep",
+    "LossLike",
+    "LoweredTrainStep",
+    "TrainStep",
+    "make_train_step",
+    "model_uses_key",
+    "step_function",
+]
 
 LossLike = str | Callable | Objective | Sequence[tuple[str, Objective]]
 
@@ -76,8 +87,9 @@ def make_train_step(
             the devices, the state replicated) or a
             :func:`~jaxnets.distributed.fully_sharded` plan. The numbers are those of one
             device with the whole batch.
-        compiler_options: XLA options; None lets :func:`jaxnets.cpu.options_for` choose
-            from the objectives' own operations, ``{}`` keeps XLA's defaults. Honoured
+        compiler_options: XLA options; None chooses them from what the model's layer
+            implementations declare (``docs/implementations.md``), ``{}`` keeps XLA's
+            defaults. Honoured
             with and without a mesh; ``step.compiler_options`` shows what was used.
 
     Returns:
@@ -105,142 +117,6 @@ def make_train_step(
     )
 
 
-def _trainable(update: Update, params: Any, where: str) -> Any:
-    if update.part is None:
-        return params
-    if not isinstance(params, Mapping) or update.part not in params:
-        have = sorted(params) if isinstance(params, Mapping) else type(params).__name__
-        raise ValueError(
-            f"{where}: the objective {update.name!r} trains part {update.part!r}, but the "
-            f"train state's params have {have}; make the state with "
-            f"create_train_state({{{update.part!r}: model, ...}}, ...)"
-        )
-    return params[update.part]
-
-
-def _with_part(tree: Any, part: str | None, value: Any) -> Any:
-    return value if part is None else {**tree, part: value}
-
-
-def _identity(tree: Any) -> Any:
-    return tree
-
-
-def _apply_update(
-    update: Update,
-    params,
-    state,
-    opt_state,
-    batch,
-    key,
-    loss_scale: float,
-    gather: Callable = _identity,
-    scatter: Callable = _identity,
-):
-    """One update: gradients of the objective with respect to its part, the optimizer's
-    step on them; returns the new arrays, the loss and the objective's metrics.
-
-    ``gather`` gives the params the objective computes with (whole on every device,
-    for a fully sharded plan) and ``scatter`` puts the gradients back where the params
-    live, so the optimizer works on each device's shard."""
-    part = update.part
-    computed = gather(params)
-
-    def objective(trainable):
-        out = update.objective(
-            _with_part(computed, part, trainable), state, batch, key=key, train=True
-        )
-        loss, new_state, metrics = check_output(update.name, out, state)
-        return loss * loss_scale, (loss, new_state, metrics)
-
-    trainable = _trainable(update, params, "train step")
-    opt_part = opt_state if part is None else opt_state[part]
-    (_, (loss, new_state, metrics)), grads = jax.value_and_grad(objective, has_aux=True)(
-        _trainable(update, computed, "train step")
-    )
-    grads = scatter(grads)
-    if loss_scale != 1.0:
-        grads = jax.tree.map(lambda g: g / loss_scale, grads)
-    changes, new_opt = update.optimizer.update(grads, opt_part, trainable)
-    new_trainable = optax.apply_updates(trainable, changes)
-    if loss_scale != 1.0:  # skip an update whose scaled gradients overflowed
-        finite = jnp.all(jnp.stack([jnp.isfinite(g).all() for g in jax.tree.leaves(grads)]))
-        new_trainable, new_opt = jax.tree.map(
-            lambda new, old: jnp.where(finite, new, old),
-            (new_trainable, new_opt),
-            (trainable, opt_part),
-        )
-    return (
-        _with_part(params, part, new_trainable),
-        new_state,
-        _with_part(opt_state, part, new_opt),
-        loss,
-        metrics,
-    )
-
-
-def _merge_metrics(out: dict, update: Update, loss, metrics: dict, single: bool) -> None:
-    if single:
-        out["loss"] = loss
-        out.update((k, v) for k, v in metrics.items() if k != "loss")
-        return
-    for name, value in {f"{update.part}_loss": loss, **metrics}.items():
-        if name in out:
-            raise ValueError(
-                f"train step: the objective {update.name!r} returns the metric {name!r}, "
-                f"which an earlier part's objective (or the step's own 'loss') already "
-                f"has; give the parts' metrics distinct names"
-            )
-        out[name] = value
-    out["loss"] = out["loss"] + loss
-
-
-def step_function(
-    updates: Sequence[Update],
-    loss_scale: float = 1.0,
-    placement: distributed.DataParallel | None = None,
-) -> Callable:
-    """``train_step(params, state, opt_state, batch, base_key, step) -> (params, state,
-    opt_state, metrics)``: the updates in order, un-jitted (``base_key`` may be None).
-
-    With a fully sharded ``placement`` each update computes with whole params (one
-    all-gather of each, as fully sharded data parallelism does) and reduce-scatters its
-    gradients, so that the sharding of the stored params never reaches inside the model
-    (where a loop would reshard a weight at every iteration)."""
-    single = len(updates) == 1 and updates[0].part is None
-    gather = scatter = _identity
-    if placement is not None and placement.fully_sharded:
-        plan = placement
-
-        def gather(tree):
-            return jax.lax.with_sharding_constraint(tree, plan.replicated())
-
-        def scatter(tree):
-            return jax.tree.map(
-                lambda g: jax.lax.with_sharding_constraint(g, plan.sharding_for(g.shape)), tree
-            )
-
-    def train_step(params, state, opt_state, batch, base_key, step):
-        key = None if base_key is None else jax.random.fold_in(base_key, step)
-        out: dict = {} if single else {"loss": jnp.zeros((), jnp.float32)}
-        for update in updates:
-            params, state, opt_state, loss, metrics = _apply_update(
-                update,
-                params,
-                state,
-                opt_state,
-                batch,
-                part_key(key, update.part),
-                loss_scale,
-                gather,
-                scatter,
-            )
-            _merge_metrics(out, update, loss, metrics, single)
-        return params, state, opt_state, out
-
-    return train_step
-
-
 class TrainStep:
     """The jitted train step, ``step(train_state, batch) -> (train_state, metrics)``, on
     one device or a mesh (``placement``).
@@ -258,6 +134,9 @@ class TrainStep:
         compiler_options: the XLA options the step compiled with (None before the first
             call).
         uses_key: whether the objectives use the key (None before the first call).
+        implementations: the layers' implementations in the objectives, as
+            ``jaxnets._impl.Choice`` records (op, implementation, declarations), from the
+            trace that chose the options (None before the first call).
     """
 
     def __init__(
@@ -276,6 +155,7 @@ class TrainStep:
         self._placement = placement
         self.compiler_options: dict[str, Any] | None = None
         self.uses_key: bool | None = None
+        self.implementations: list[_impl.Choice] | None = None
         self._jitted: Any = None  # the jax.jit object, made at the first call
         self._treedef: Any = None  # of (params, state, opt_state), fixed at the first call
         self._specs: dict = {}  # their shapes and dtypes at the first call, for messages
@@ -334,12 +214,14 @@ class TrainStep:
         """From one trace of the objectives (not of the optimizers, so that RMSprop's
         ``rsqrt`` does not count as normalisation): whether they use the key, and the
         XLA options."""
-        jaxpr = _trace_objectives(self.updates, ts.params, ts.state, batch)
+        platform = _impl.single_platform(tree) or _impl.default_platform()
+        with _impl.on_platform(platform), _impl.record_choices() as choices:
+            jaxpr = _trace_objectives(self.updates, ts.params, ts.state, batch)
         uses_key = _key_reaches_outputs(jaxpr)
         options = self._options
         if options is None:
-            options = cpu.options_for(cpu.jaxpr_primitives(jaxpr))
-        update = self._update
+            options = xla_options.options_for(_impl.declared(choices), platform)
+        update = xla_options.on_platform_of(self._update, tree)
         specs = _named(_abstract(tree))
 
         def train_step(leaves, batch, key=None, step=None):
@@ -369,6 +251,7 @@ class TrainStep:
         )
         self._treedef, self._specs = treedef, specs
         self.uses_key, self.compiler_options = uses_key, dict(options)
+        self.implementations = choices
 
     def lower(self, ts: TrainState, batch) -> LoweredTrainStep:
         """Lower for these arguments; ``.compile()`` gives a step with the same calling
@@ -418,67 +301,3 @@ def _host_step(step) -> np.int32:
 
 
 _DOES_NOT_FIT = "train step: the train state does not fit the one this step was compiled for"
-
-
-def _named(tree) -> dict:
-    """``(params, state, opt_state)`` as a dict, so that messages name ``params/...``."""
-    return dict(zip(("params", "state", "opt_state"), tree, strict=True))
-
-
-def _mismatch(specs: dict, tree, what: str) -> ValueError:
-    """The error for a ``(params, state, opt_state)`` that does not have the structure of
-    ``specs``: the first missing or unexpected entry, as checkpoints and ``apply`` name
-    them (:func:`jaxnets.core.check_tree_matches`)."""
-    try:
-        check_tree_matches(specs, _named(tree), what)
-    except ValueError as error:
-        return error
-    return ValueError(
-        f"{what}: expected the structure {jax.tree.structure(specs)}, "
-        f"got {jax.tree.structure(_named(tree))}"
-    )
-
-
-def model_uses_key(model: Layer, params, state, inputs) -> bool:
-    """Whether the model's training-mode output depends on its PRNG key.
-
-    Traces ``apply`` once on abstract values and follows the key through the graph.
-    """
-
-    def objective(params, state, batch, *, key, train):
-        y, new_state = model.apply(params, state, batch, key=key, train=train)
-        return jnp.zeros(()), (new_state, {"y": jnp.sum(y)})
-
-    update = Update(objective, optax.identity())
-    return _key_reaches_outputs(_trace_objectives([update], params, state, inputs))
-
-
-def _trace_objectives(updates: Sequence[Update], params, state, batch):
-    """The jaxpr of the objectives in training mode, run in order on abstract values
-    (without derivatives); its first input is the key's data."""
-    key_data = jax.random.key_data(jax.random.key(0))
-
-    def run(key_data, params, state, batch):
-        key = jax.random.wrap_key_data(key_data)
-        outs = []
-        for update in updates:
-            _trainable(update, params, "train step")
-            out = update.objective(params, state, batch, key=part_key(key, update.part), train=True)
-            loss, state, metrics = check_output(update.name, out, state)
-            outs.append((loss, state, metrics))
-        return outs
-
-    return jax.make_jaxpr(run)(key_data, *_abstract((params, state, batch))).jaxpr
-
-
-def _abstract(tree):
-    """The shapes and dtypes of ``tree``'s arrays, as ``jax.ShapeDtypeStruct`` leaves."""
-    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), tree)
-
-
-def _key_reaches_outputs(jaxpr) -> bool:
-    tainted = {jaxpr.invars[0]}
-    for eqn in jaxpr.eqns:
-        if any(isinstance(v, Var) and v in tainted for v in eqn.invars):
-            tainted.update(eqn.outvars)
-    return any(isinstance(v, Var) and v in tainted for v in jaxpr.outvars)

@@ -10,24 +10,31 @@ import numpy as np
 import pytest
 
 import jaxnets as jn
-from jaxnets import cpu
+from jaxnets._impl.batch_norm import closed_form
 from jaxnets.layers import norm
 
 
-def _both_forms(monkeypatch, layer, params, state, x, w):
-    """``{on_cpu: (loss, new_state, grads (params, x), jvp along w)}`` for the layer."""
+def _both_forms(monkeypatch, make, params, state, x, w):
+    """``(loss, new_state, grads (params, x), jvp along w)`` of the layer ``make(impl)``
+    with the closed-form implementation and with the reference (the jvp goes through
+    ``impl="auto"``, which picks the reference under forward mode)."""
 
-    def run(params, x):
+    def run(layer, params, x):
         y, new_state = layer.apply(params, state, x, train=True)
         return jnp.sum(jnp.sin(y.astype(jnp.float32)) * w), new_state
 
     results = {}
-    for on in (True, False):
-        monkeypatch.setattr(cpu, "on_cpu", lambda on=on: on)
-        (value, new_state), grads = jax.value_and_grad(run, argnums=(0, 1), has_aux=True)(params, x)
-        tangent = jax.jvp(lambda x: run(params, x)[0], (x,), (w.astype(x.dtype),))[1]
-        results[on] = (value, new_state, grads, tangent)
-    return results[True], results[False]
+    for impl in ("closed_form", "reference"):
+        layer = make(impl)
+        (value, new_state), grads = jax.value_and_grad(
+            lambda p, x, layer=layer: run(layer, p, x), argnums=(0, 1), has_aux=True
+        )(params, x)
+        auto = make("auto")
+        tangent = jax.jvp(lambda x, auto=auto: run(auto, params, x)[0], (x,), (w.astype(x.dtype),))[
+            1
+        ]
+        results[impl] = (value, new_state, grads, tangent)
+    return results["closed_form"], results["reference"]
 
 
 def _assert_close(fast, plain, rtol):
@@ -41,7 +48,10 @@ def _assert_close(fast, plain, rtol):
 )
 @pytest.mark.parametrize("shape", [(16, 6, 6, 5), (32, 3)])
 def test_batchnorm_cpu_form_affine_variants(monkeypatch, shape, use_scale, use_bias):
-    layer = jn.BatchNorm(momentum=0.8, use_scale=use_scale, use_bias=use_bias)
+    def make(impl="auto"):
+        return jn.BatchNorm(momentum=0.8, use_scale=use_scale, use_bias=use_bias, impl=impl)
+
+    layer = make()
     _, params, state = layer.init(jax.random.key(0), shape)
     features = shape[-1]
     if use_scale:
@@ -50,21 +60,25 @@ def test_batchnorm_cpu_form_affine_variants(monkeypatch, shape, use_scale, use_b
         params["bias"] = jnp.linspace(-1.0, 1.0, features)
     x = 2.0 * jax.random.normal(jax.random.key(1), shape) - 0.5
     w = jax.random.normal(jax.random.key(2), shape)
-    fast, plain = _both_forms(monkeypatch, layer, params, state, x, w)
+    fast, plain = _both_forms(monkeypatch, make, params, state, x, w)
     _assert_close(fast, plain, 2e-5)
     assert jax.tree.structure(fast[2]) == jax.tree.structure(plain[2])
 
 
 def test_batchnorm_cpu_form_large_mean(monkeypatch):
     """Features far from zero mean (the form subtracts the mean before scaling)."""
-    layer = jn.BatchNorm()
+
+    def make(impl="auto"):
+        return jn.BatchNorm(impl=impl)
+
+    layer = make()
     shape = (64, 4, 4, 8)
     _, params, state = layer.init(jax.random.key(0), shape)
     x = jax.random.normal(jax.random.key(1), shape) + jnp.linspace(-50.0, 50.0, 8).reshape(
         1, 1, 1, 8
     )
     w = jax.random.normal(jax.random.key(2), shape)
-    fast, plain = _both_forms(monkeypatch, layer, params, state, x, w)
+    fast, plain = _both_forms(monkeypatch, make, params, state, x, w)
     _assert_close(fast, plain, 1e-4)
 
 
@@ -74,10 +88,8 @@ def test_batchnorm_cpu_form_bfloat16(monkeypatch):
     shape = (32, 4, 4, 6)
     _, params, state = layer.init(jax.random.key(0), shape)
     x = jax.random.normal(jax.random.key(1), shape).astype(jnp.bfloat16)
-    monkeypatch.setattr(cpu, "on_cpu", lambda: True)
-    y_fast, _ = layer.apply(params, state, x, train=True)
-    monkeypatch.setattr(cpu, "on_cpu", lambda: False)
-    y_plain, _ = layer.apply(params, state, x, train=True)
+    y_fast, _ = jn.BatchNorm(impl="closed_form").apply(params, state, x, train=True)
+    y_plain, _ = jn.BatchNorm(impl="reference").apply(params, state, x, train=True)
     assert y_fast.dtype == y_plain.dtype == jnp.bfloat16
     np.testing.assert_allclose(
         np.asarray(y_fast, np.float32), np.asarray(y_plain, np.float32), rtol=1e-2, atol=1e-2
@@ -93,10 +105,6 @@ def test_batch_norm_second_derivative():
     def loss(fn, x):
         return jnp.sum(jnp.tanh(fn(x, scale, bias, (0,), 1e-5)[0]) * w)
 
-    def plain(x, scale, bias, axes, eps):
-        y, mean, var = norm._standardize_plain(x, axes, eps)
-        return y * scale[None] + bias[None], mean, var
-
-    hvp = jax.jvp(jax.grad(lambda x: loss(norm._batch_norm, x)), (x,), (w,))[1]
-    hvp_plain = jax.jvp(jax.grad(lambda x: loss(plain, x)), (x,), (w,))[1]
+    hvp = jax.jvp(jax.grad(lambda x: loss(closed_form, x)), (x,), (w,))[1]
+    hvp_plain = jax.jvp(jax.grad(lambda x: loss(norm._batch_norm, x)), (x,), (w,))[1]
     np.testing.assert_allclose(hvp, hvp_plain, rtol=1e-4, atol=1e-4)

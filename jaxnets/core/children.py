@@ -1,0 +1,140 @@
+"""Children of combinators: their keys, their paths, their errors and the init records."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
+
+from jaxnets.core.contract import Array, Layer, Params, Spec, State, _prefix_errors
+from jaxnets.core.specs import name_key
+from jaxnets.core.trees import count_params
+
+#: Kinds whose children are listed separately in summaries.
+COMBINATOR_KINDS = {"serial", "parallel", "residual", "branches"}
+
+
+class InitRecord(NamedTuple):
+    """What :func:`record_init` notes about one sub-layer: counts, not arrays."""
+
+    path: str
+    kind: str
+    output_spec: Spec
+    param_count: int
+    state_count: int
+    leaf: bool
+
+
+_RECORDER: contextvars.ContextVar[list[InitRecord] | None] = contextvars.ContextVar(
+    "jaxnets_init_recorder", default=None
+)
+_PATH: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "jaxnets_init_path", default=()
+)
+
+
+@contextlib.contextmanager
+def record_init() -> Iterator[list[InitRecord]]:
+    """Collect one :class:`InitRecord` per sub-layer while ``init`` runs (for summaries).
+
+    This is host-side bookkeeping during initialisation only; ``apply`` never sees it.
+    """
+    records: list[InitRecord] = []
+    token = _RECORDER.set(records)
+    try:
+        yield records
+    finally:
+        _RECORDER.reset(token)
+
+
+def current_path() -> str:
+    """The path of the layer being initialised or applied ("" outside any combinator).
+
+    Example:
+        >>> import jax, jaxnets as jn
+        >>> seen = []
+        >>> probe = jn.Lambda(lambda x: seen.append(current_path()) or x)
+        >>> _ = jn.serial(("outer", jn.serial(("probe", probe)))).init(jax.random.key(0), (1,))
+        >>> seen[-1]
+        'outer/probe'
+    """
+    return "/".join(_PATH.get())
+
+
+def init_child(name: str, layer: Layer, key: Array, spec: Spec, leaf: bool | None = None):
+    """Initialise ``layer`` as child ``name`` of a combinator: key, path and errors."""
+    token = _PATH.set(_PATH.get() + (name,))
+    records = _RECORDER.get()
+    slot = None
+    if records is not None:  # reserve the slot so parents are listed before children
+        slot = len(records)
+        records.append(None)
+    try:
+        with _prefix_errors(name):
+            out_spec, params, state = layer.init(name_key(key, name), spec)
+        if records is not None:
+            is_leaf = layer.kind not in COMBINATOR_KINDS if leaf is None else leaf
+            records[slot] = InitRecord(
+                "/".join(_PATH.get()),
+                layer.kind,
+                out_spec,
+                count_params(params),
+                count_params(state),
+                is_leaf,
+            )
+        return out_spec, params, state
+    finally:
+        _PATH.reset(token)
+
+
+def apply_child(name: str, layer: Layer, params: Params, state: State, x, key, train):
+    """Apply child ``name``: its sub-dicts, its key, its path and errors prefixed with its
+    name."""
+    token = _PATH.set(_PATH.get() + (name,))
+    try:
+        with _prefix_errors(name):
+            return layer.apply(
+                params.get(name, {}), state.get(name, {}), x, key=name_key(key, name), train=train
+            )
+    finally:
+        _PATH.reset(token)
+
+
+def _store(tree: dict, name: str, value: dict) -> None:
+    if value:
+        tree[name] = value
+
+
+def init_children(
+    children: Sequence[tuple[str, Layer]], key: Array, specs: Sequence[Spec]
+) -> tuple[list[Spec], Params, State]:
+    """Initialise each child on its own input spec; returns their output specs and the
+    params and state dicts keyed by child name (children without any are left out)."""
+    params: Params = {}
+    state: State = {}
+    outs = []
+    for (child_name, child), spec in zip(children, specs, strict=True):
+        out, p, s = init_child(child_name, child, key, spec)
+        outs.append(out)
+        _store(params, child_name, p)
+        _store(state, child_name, s)
+    return outs, params, state
+
+
+def apply_children(
+    children: Sequence[tuple[str, Layer]],
+    params: Params,
+    state: State,
+    xs: Sequence[Any],
+    key,
+    train,
+) -> tuple[list[Any], State]:
+    """Apply each child to its own input; returns the outputs and the new state dict."""
+    new_state: State = {}
+    outs = []
+    for (child_name, child), x in zip(children, xs, strict=True):
+        y, s = apply_child(child_name, child, params, state, x, key, train)
+        outs.append(y)
+        _store(new_state, child_name, s)
+    return outs, new_state

@@ -1,0 +1,291 @@
+"""The combinators: networks built from layers, themselves layers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax.numpy as jnp
+
+from jaxnets.core.children import (
+    _store,
+    apply_child,
+    apply_children,
+    init_child,
+    init_children,
+)
+from jaxnets.core.contract import Layer, Params, Spec, State, _prefix_errors, layer_error
+from jaxnets.core.specs import as_spec, infer_output
+
+
+def _as_named_layers(layers: Sequence[Layer | tuple[str, Layer]], where: str) -> list:
+    """Give every child a unique name: its own, or kind_index counted per kind."""
+    named_layers: list[tuple[str, Layer]] = []
+    counts: dict[str, int] = {}
+    for item in layers:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            name, layer = item
+        elif isinstance(item, Layer):
+            layer = item
+            name = layer.name
+            if name is None:
+                base = layer.kind.lower()
+                name = f"{base}_{counts.get(base, 0)}"
+                counts[base] = counts.get(base, 0) + 1
+        else:
+            raise TypeError(
+                f"{where}: expected Layer or (name, Layer) items, got {type(item).__name__}"
+            )
+        if not isinstance(layer, Layer):
+            raise TypeError(f"{where}: '{name}' is a {type(layer).__name__}, not a Layer")
+        if "/" in name or not name:
+            raise ValueError(f"{where}: layer name {name!r} must be non-empty without '/'")
+        named_layers.append((name, layer))
+    names = [n for n, _ in named_layers]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"{where}: duplicate layer names {duplicates}; give each a unique name")
+    return named_layers
+
+
+def named(name: str, layer: Layer) -> Layer:
+    """Store ``layer`` under ``name`` in its parent combinator.
+
+    Example:
+        >>> import jaxnets as jn
+        >>> jn.named("logits", jn.Dense(10)).name
+        'logits'
+    """
+    if not isinstance(layer, Layer):
+        raise TypeError(f"named: expected a Layer, got {type(layer).__name__}")
+    return layer._replace(name=name)
+
+
+def serial(*layers: Layer | tuple[str, Layer], name: str | None = None) -> Layer:
+    """Compose layers in sequence: ``y = f_n(...f_2(f_1(x)))``.
+
+    Children are stored under their names (``Dense`` -> ``dense_0``, ``dense_1``...),
+    or under the names given as ``(name, layer)`` pairs.
+
+    Example:
+        >>> import jax, jaxnets as jn
+        >>> net = jn.serial(("hidden", jn.Dense(4)), jn.Tanh(), ("out", jn.Dense(1)))
+        >>> _, params, _ = net.init(jax.random.key(0), (2, 3))
+        >>> sorted(params)
+        ['hidden', 'out']
+    """
+    children = _as_named_layers(layers, "serial")
+
+    def init(key, input_spec):
+        spec = as_spec(input_spec)
+        params: Params = {}
+        state: State = {}
+        for child_name, child in children:
+            spec, p, s = init_child(child_name, child, key, spec)
+            _store(params, child_name, p)
+            _store(state, child_name, s)
+        return spec, params, state
+
+    def apply(params, state, x, *, key=None, train):
+        new_state: State = {}
+        for child_name, child in children:
+            x, s = apply_child(child_name, child, params, state, x, key, train)
+            _store(new_state, child_name, s)
+        return x, new_state
+
+    return Layer(init, apply, "serial", name)
+
+
+def parallel(*layers: Layer | tuple[str, Layer], name: str | None = None) -> Layer:
+    """Apply the i-th layer to the i-th element of a tuple input; returns a tuple.
+
+    Example:
+        >>> import jax, jaxnets as jn
+        >>> net = jn.parallel(jn.Dense(2), jn.Dense(3))
+        >>> spec, _, _ = net.init(jax.random.key(0), ((1, 4), (1, 5)))
+        >>> [s.shape for s in spec]
+        [(1, 2), (1, 3)]
+    """
+    children = _as_named_layers(layers, "parallel")
+
+    def _check(spec_or_x, what):
+        if not isinstance(spec_or_x, (tuple, list)) or len(spec_or_x) != len(children):
+            got = len(spec_or_x) if isinstance(spec_or_x, (tuple, list)) else "a single array"
+            raise layer_error("parallel", f"expected a tuple of {len(children)} {what}, got {got}")
+
+    def init(key, input_spec):
+        specs = as_spec(input_spec)
+        _check(specs, "input specs")
+        outs, params, state = init_children(children, key, specs)
+        return tuple(outs), params, state
+
+    def apply(params, state, xs, *, key=None, train):
+        _check(xs, "inputs")
+        outs, new_state = apply_children(children, params, state, xs, key, train)
+        return tuple(outs), new_state
+
+    return Layer(init, apply, "parallel", name)
+
+
+def stateless(
+    kind: str,
+    fn: Callable[[Any], Any],
+    *,
+    name: str | None = None,
+    check: Callable[[Spec], None] | None = None,
+) -> Layer:
+    """A parameter-free layer from a pure function ``fn(x) -> y`` (mode-independent).
+
+    ``check(input_spec)`` may validate the input at init and raise a LayerError.
+    """
+
+    def apply(params, state, x, *, key=None, train):
+        return fn(x), {}
+
+    def init(key, input_spec):
+        spec = as_spec(input_spec)
+        if check is not None:
+            check(spec)
+        return infer_output(apply, {}, {}, spec), {}, {}
+
+    return Layer(init, apply, kind, name)
+
+
+def Lambda(fn: Callable[[Any], Any], name: str | None = None) -> Layer:
+    """A layer from any pure function of the input.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, jaxnets as jn
+        >>> double = jn.Lambda(lambda x: 2 * x)
+        >>> double.apply({}, {}, jnp.ones(2), train=False)[0]
+        Array([2., 2.], dtype=float32)
+    """
+    return stateless("Lambda", fn, name=name)
+
+
+def fan_out(n: int, name: str | None = None) -> Layer:
+    """Copy the input into a tuple of ``n`` identical branches."""
+    if n < 1:
+        raise ValueError(f"fan_out: n must be >= 1, got {n}")
+    return stateless("FanOut", lambda x: (x,) * n, name=name)
+
+
+def _check_tuple(kind: str):
+    def check(spec):
+        if not isinstance(spec, tuple) or not spec:
+            raise layer_error(kind, f"expected a non-empty tuple of inputs, got {spec}")
+
+    return check
+
+
+def fan_in_concat(axis: int = -1, name: str | None = None) -> Layer:
+    """Concatenate a tuple of inputs along ``axis`` (channels by default)."""
+
+    def check(spec):
+        _check_tuple("FanInConcat")(spec)
+        ranks = {len(s.shape) for s in spec}
+        if len(ranks) != 1:
+            raise layer_error(
+                "FanInConcat", f"inputs of different ranks: {[s.shape for s in spec]}"
+            )
+        shapes = [list(s.shape) for s in spec]
+        ax = axis % len(shapes[0])
+        for s in shapes:
+            s[ax] = -1
+        if any(s != shapes[0] for s in shapes):
+            raise layer_error(
+                "FanInConcat",
+                f"shapes must agree except on axis {axis}: {[tuple(s.shape) for s in spec]}",
+            )
+
+    return stateless(
+        "FanInConcat", lambda xs: jnp.concatenate(xs, axis=axis), name=name, check=check
+    )
+
+
+def fan_in_sum(name: str | None = None) -> Layer:
+    """Sum a tuple of inputs of the same shape elementwise."""
+
+    def check(spec):
+        _check_tuple("FanInSum")(spec)
+        if len({tuple(s.shape) for s in spec}) != 1:
+            raise layer_error(
+                "FanInSum", f"inputs must have one shape, got {[tuple(s.shape) for s in spec]}"
+            )
+
+    def add(xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+    return stateless("FanInSum", add, name=name, check=check)
+
+
+def branches(
+    *layers: Layer | tuple[str, Layer], merge: str = "concat", name: str | None = None
+) -> Layer:
+    """Run every branch on the same input and merge by ``"concat"`` (channels) or ``"sum"``.
+
+    The building block of Inception modules; params are ``{branch_name: ...}``.
+    """
+    if merge not in ("concat", "sum"):
+        raise ValueError(f"branches: merge must be 'concat' or 'sum', got {merge!r}")
+    children = _as_named_layers(layers, "branches")
+    combine = fan_in_concat() if merge == "concat" else fan_in_sum()
+
+    def init(key, input_spec):
+        spec = as_spec(input_spec)
+        outs, params, state = init_children(children, key, [spec] * len(children))
+        with _prefix_errors("merge"):
+            out_spec, _, _ = combine.init(key, tuple(outs))
+        return out_spec, params, state
+
+    def apply(params, state, x, *, key=None, train):
+        outs, new_state = apply_children(children, params, state, [x] * len(children), key, train)
+        return combine.apply({}, {}, tuple(outs), key=None, train=train)[0], new_state
+
+    return Layer(init, apply, "branches", name)
+
+
+def residual(layer: Layer, shortcut: Layer | None = None, name: str | None = None) -> Layer:
+    """``y = layer(x) + shortcut(x)``; the shortcut is the identity unless given.
+
+    Params are ``{"main": ..., "shortcut": ...}``.
+
+    Example:
+        >>> import jax, jaxnets as jn
+        >>> block = jn.residual(jn.serial(jn.Dense(3), jn.Relu()))
+        >>> spec, params, _ = block.init(jax.random.key(0), (2, 3))
+        >>> spec.shape, list(params)
+        ((2, 3), ['main'])
+    """
+    children = [("main", layer)] + ([("shortcut", shortcut)] if shortcut is not None else [])
+
+    def init(key, input_spec):
+        spec = as_spec(input_spec)
+        outs, params, state = init_children(children, key, [spec] * len(children))
+        if shortcut is None:
+            outs.append(spec)
+        if tuple(outs[0].shape) != tuple(outs[1].shape):
+            raise layer_error(
+                "residual",
+                f"the main branch gives shape {tuple(outs[0].shape)} but the shortcut gives "
+                f"{tuple(outs[1].shape)}; pass a projection as shortcut=",
+            )
+        return outs[0], params, state
+
+    def apply(params, state, x, *, key=None, train):
+        new_state: State = {}
+        y, s = apply_child("main", layer, params, state, x, key, train)
+        _store(new_state, "main", s)
+        if shortcut is None:
+            return y + x, new_state
+        z, s = apply_child("shortcut", shortcut, params, state, x, key, train)
+        _store(new_state, "shortcut", s)
+        return y + z, new_state
+
+    return Layer(init, apply, "residual", name)
+
+
+# --------------------------------------------------------------------------- utilities

@@ -1,0 +1,87 @@
+"""The layer contract: the :class:`Layer` tuple, its function types and its errors."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple, Protocol
+
+import jax
+
+Array = jax.Array
+PyTree = Any
+Params = dict[str, Any]
+State = dict[str, Any]
+Spec = Any  # a jax.ShapeDtypeStruct, or a tuple/list of them for multi-input layers
+SpecLike = Any  # a shape tuple, a ShapeDtypeStruct, an array, or a tuple of those
+
+
+class InitFn(Protocol):
+    def __call__(self, key: Array, input_spec: SpecLike) -> tuple[Spec, Params, State]: ...
+
+
+class ApplyFn(Protocol):
+    def __call__(
+        self, params: Params, state: State, x: Any, *, key: Array | None, train: bool
+    ) -> tuple[Any, State]: ...
+
+
+class Layer(NamedTuple):
+    """A layer: ``init`` and ``apply`` plus a display ``kind`` and an optional ``name``.
+
+    ``kind`` is the layer type shown in summaries ("Dense", "serial"); ``name`` is
+    the key the enclosing combinator stores this layer's params and state under.
+    When ``name`` is None the combinator derives one from ``kind`` ("dense_0").
+    """
+
+    init: InitFn
+    apply: ApplyFn
+    kind: str
+    name: str | None = None
+
+    def named(self, name: str) -> Layer:
+        """This layer stored under ``name`` in its parent."""
+        return self._replace(name=name)
+
+
+class LayerError(ValueError):
+    """A ValueError raised by a layer; its message starts with the layer's path."""
+
+
+class LayerTypeError(TypeError):
+    """A TypeError raised by a layer (wrong dtype); its message names the layer."""
+
+
+def _prefix_errors(path: str) -> contextlib.AbstractContextManager:
+    """Re-raise ValueError/TypeError raised inside with ``path`` prepended once."""
+
+    @contextlib.contextmanager
+    def ctx() -> Iterator[None]:
+        try:
+            yield
+        except (LayerError, LayerTypeError) as e:
+            raise type(e)(f"{path}/{e}") from None
+        except TypeError as e:
+            raise LayerTypeError(f"{path}: {e}") from e
+        except ValueError as e:
+            raise LayerError(f"{path}: {e}") from e
+
+    return ctx()
+
+
+def layer_error(kind: str, message: str) -> LayerError:
+    """A ValueError for layer ``kind`` (the path is prefixed by the combinators)."""
+    return LayerError(f"{kind}: {message}")
+
+
+def param(params: Mapping[str, Any], name: str, kind: str, shape: tuple[int, ...] | None = None):
+    """Fetch ``params[name]`` with a clear error if it is missing or mis-shaped."""
+    if not isinstance(params, Mapping) or name not in params:
+        got = sorted(params) if isinstance(params, Mapping) else type(params).__name__
+        raise layer_error(kind, f"missing parameter '{name}'; the params given have keys {got}")
+    value = params[name]
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        raise layer_error(
+            kind, f"parameter '{name}' has shape {tuple(value.shape)}, expected {tuple(shape)}"
+        )
+    return value

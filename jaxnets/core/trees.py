@@ -1,0 +1,71 @@
+"""Whole models and parameter trees: initialising, counting, shapes and matching."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxnets.core.contract import Array, Layer, PyTree, SpecLike, _prefix_errors
+from jaxnets.core.specs import as_spec
+
+
+def init_model(model: Layer, key: Array, input_spec: SpecLike):
+    """``model.init`` with errors prefixed by the model's name or kind."""
+    with _prefix_errors(model.name or model.kind):
+        return model.init(key, as_spec(input_spec))
+
+
+def count_params(tree: PyTree) -> int:
+    """Total number of scalars in a pytree of arrays or ShapeDtypeStructs."""
+    return sum(math.prod(x.shape) for x in jax.tree.leaves(tree) if hasattr(x, "shape"))
+
+
+def shape_tree(model: Layer, input_spec: SpecLike, key: Array | None = None):
+    """``(output_spec, params, state)`` as ShapeDtypeStructs, without allocating weights."""
+    key = jax.random.key(0) if key is None else key
+    spec = as_spec(input_spec)
+    return jax.eval_shape(lambda k: model.init(k, spec), key)
+
+
+def path_str(path: Any) -> str:
+    """A pytree key path as ``"a/b/0"``: the one spelling of parameter paths in jaxnets.
+
+    Args:
+      path: a key path from ``jax.tree_util.tree_flatten_with_path``.
+
+    Returns:
+      The keys, indices and attribute names joined by ``/``.
+
+    Example:
+        >>> import jax
+        >>> [path_str(p) for p, _ in jax.tree_util.tree_flatten_with_path({"a": [1, 2]})[0]]
+        ['a/0', 'a/1']
+    """
+    return "/".join(str(getattr(p, "key", getattr(p, "idx", getattr(p, "name", p)))) for p in path)
+
+
+def check_tree_matches(expected: PyTree, actual: PyTree, what: str = "params") -> None:
+    """Check ``actual`` has the keys, shapes and dtypes of ``expected``.
+
+    Raises a ValueError naming the first mismatching path and both shapes.
+    """
+    exp = dict(jax.tree_util.tree_flatten_with_path(expected)[0])
+    act = dict(jax.tree_util.tree_flatten_with_path(actual)[0])
+    exp_paths = {path_str(p): v for p, v in exp.items()}
+    act_paths = {path_str(p): v for p, v in act.items()}
+    for path, e in exp_paths.items():
+        if path not in act_paths:
+            raise ValueError(f"{what}: missing '{path}' (expected shape {tuple(e.shape)})")
+        a = act_paths[path]
+        if tuple(a.shape) != tuple(e.shape):
+            raise ValueError(
+                f"{what}: '{path}' has shape {tuple(a.shape)}, the model expects {tuple(e.shape)}"
+            )
+        if jnp.dtype(a.dtype) != jnp.dtype(e.dtype):
+            raise ValueError(f"{what}: '{path}' has dtype {a.dtype}, the model expects {e.dtype}")
+    extra = sorted(set(act_paths) - set(exp_paths))
+    if extra:
+        raise ValueError(f"{what}: unexpected entries the model does not have: {extra[:5]}")

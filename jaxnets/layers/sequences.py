@@ -1,0 +1,137 @@
+"""The input forms of the recurrent layers: sequences, lengths or masks, initial carries.
+
+A recurrent layer takes ``x`` ``(batch, time, features)``, ``(x, lengths)``, ``(x, mask)``
+or ``(x, lengths_or_mask, initial_carry)``; padded steps are those past a sequence's
+length or where the mask is not positive (``docs/recurrent.md``).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnets.core import LayerTypeError, as_spec, is_concrete, layer_error, param
+
+Array = jax.Array
+
+
+def split_input(kind: str, x):
+    """``x`` | ``(x, lengths_or_mask)`` | ``(x, lengths_or_mask, initial_carry)``."""
+    if isinstance(x, (tuple, list)):
+        if len(x) not in (2, 3):
+            raise layer_error(
+                kind,
+                f"expected x, (x, lengths_or_mask) or (x, lengths_or_mask, initial_carry); "
+                f"got a tuple of {len(x)}",
+            )
+        return x[0], x[1], (x[2] if len(x) == 3 else None)
+    return x, None, None
+
+
+def check_sequence(kind: str, x) -> None:
+    shape = tuple(getattr(x, "shape", ()))
+    if not hasattr(x, "dtype") or len(shape) != 3:
+        raise layer_error(
+            kind, f"expected a sequence of shape (batch, time, features), got shape {shape}"
+        )
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise LayerTypeError(
+            f"{kind}: expected a floating-point sequence, got dtype {x.dtype} (token ids go "
+            f"through an Embedding first)"
+        )
+
+
+def valid_steps(kind: str, lengths_or_mask, batch: int, time: int) -> Array | None:
+    """A boolean ``(batch, time)`` array of valid steps from lengths or a mask, or None
+    when there is no padding (no lengths or mask, or concrete ones that keep every step).
+
+    Concrete lengths outside ``[0, time]`` raise; traced ones act as if clipped.
+    """
+    if lengths_or_mask is None:
+        return None
+    v = lengths_or_mask
+    shape = tuple(getattr(v, "shape", ()))
+    if len(shape) == 1:
+        if shape != (batch,):
+            raise layer_error(kind, f"lengths must have shape ({batch},), got {shape}")
+        if not jnp.issubdtype(v.dtype, jnp.integer):
+            raise LayerTypeError(f"{kind}: lengths must be integers, got dtype {v.dtype}")
+        if is_concrete(v):
+            values = np.asarray(v)
+            if values.min() < 0 or values.max() > time:
+                raise layer_error(
+                    kind,
+                    f"lengths must lie in [0, {time}] (the sequence length), got "
+                    f"min {values.min()} and max {values.max()}",
+                )
+            if values.min() == time:  # no padding: the same as no lengths
+                return None
+        return jnp.arange(time)[None, :] < jnp.asarray(v)[:, None]
+    if len(shape) == 2:
+        if shape != (batch, time):
+            raise layer_error(kind, f"mask must have shape ({batch}, {time}), got {shape}")
+        if is_concrete(v) and bool(np.all(np.asarray(v) > 0)):
+            return None  # no padding
+        return jnp.asarray(v) > 0
+    raise layer_error(
+        kind,
+        f"the second input must be lengths (batch,) or a mask (batch, time), got shape {shape}",
+    )
+
+
+def check_carry(kind: str, expected, given):
+    """Check an initial carry against the expected structure and shapes; cast its dtype."""
+    exp_struct = jax.tree.structure(expected)
+    try:
+        given_struct = jax.tree.structure(given)
+    except TypeError:
+        given_struct = None
+    if given_struct != exp_struct:
+        raise layer_error(
+            kind,
+            f"initial carry must look like {jax.tree.map(lambda a: tuple(a.shape), expected)}, "
+            f"got {jax.tree.map(lambda a: tuple(getattr(a, 'shape', ())), given)}",
+        )
+    for e, g in zip(jax.tree.leaves(expected), jax.tree.leaves(given), strict=True):
+        if tuple(g.shape) != tuple(e.shape):
+            raise layer_error(
+                kind,
+                f"initial carry has shapes "
+                f"{jax.tree.map(lambda a: tuple(a.shape), given)}, expected "
+                f"{jax.tree.map(lambda a: tuple(a.shape), expected)}",
+            )
+    return jax.tree.map(lambda e, g: jnp.asarray(g).astype(e.dtype), expected, given)
+
+
+def sequence_spec(kind: str, input_spec):
+    is_shape = isinstance(input_spec, (tuple, list)) and all(isinstance(d, int) for d in input_spec)
+    if isinstance(input_spec, (tuple, list)) and len(input_spec) == 3 and not is_shape:
+        # the initial carry may be a dict of specs, which as_spec does not take
+        spec = (*as_spec(tuple(input_spec[:2])), jax.tree.map(as_spec, input_spec[2]))
+    else:
+        spec = as_spec(input_spec)
+    seq = spec[0] if isinstance(spec, tuple) else spec
+    if not isinstance(seq, jax.ShapeDtypeStruct):
+        raise layer_error(kind, f"expected a sequence spec, got {seq!r}")
+    check_sequence(kind, seq)
+    return spec, seq
+
+
+def stateful_carry(kind: str, state, batch: int):
+    carry = param(state, "carry", kind)
+    stored = jax.tree.leaves(carry)[0].shape[0]
+    if stored != batch:
+        raise layer_error(
+            kind,
+            f"this stateful layer was initialised for batch size {stored} but got {batch}; "
+            f"initialise the state for the new batch size (layer.init with that input spec)",
+        )
+    return carry
+
+
+def check_no_carry(kind: str, stateful: bool, initial_carry) -> None:
+    if stateful and initial_carry is not None:
+        raise layer_error(
+            kind, "a stateful layer starts from the carry in its state; pass no initial carry"
+        )
