@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from jaxnets._impl.context import platforms_of, transforms_of
 from jaxnets._impl.registry import AUTO, REFERENCE, Implementation, _describe, get_op
-from jaxnets.core import LayerError
+from jaxnets.core import LayerError, current_path
 
 
 class Choice(NamedTuple):
@@ -61,8 +61,6 @@ def declared(choices: list[Choice]) -> frozenset[str]:
 def _record(impl: Implementation) -> None:
     records = _RECORD.get()
     if records is not None:
-        from jaxnets.core import current_path
-
         records.append(Choice(current_path(), impl.op, impl.name, impl.declares))
 
 
