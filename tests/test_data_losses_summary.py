@@ -109,3 +109,49 @@ def test_summary_lists_layers_shapes_and_counts():
     assert "Trainable params: 2,474" in text  # 64*32+32 + 2*32 (BN) + 32*10+10
     assert "Non-trainable params (state): 64" in text
     assert "Total params: 2,538" in text
+
+
+def _impl_column(text: str) -> dict[str, str]:
+    """The Impl column of a summary, by layer name (rows without one are left out)."""
+    lines = text.splitlines()
+    start = lines[2].index("Impl")
+    rows = [line for line in lines[4:] if not line.startswith(("-", "Total", "Trainable"))]
+    return {r.split()[0]: r[start:].strip() for r in rows if len(r) > start and r[start:].strip()}
+
+
+def test_summary_names_the_implementation_each_layer_runs_with():
+    named = jn.serial(
+        ("bn", jn.BatchNorm(impl="reference")),
+        ("pool", jn.MaxPool(2, impl="tiled")),
+        jn.Reshape((4, 2)),
+        ("deep", jn.serial(("rnn", jn.Bidirectional(jn.LSTM(3, impl="chunked_forward"))))),
+    )
+    text = jn.summary(named, (2, 4, 4, 2), print_fn=None)
+    assert _impl_column(text) == {
+        "bn": "reference",
+        "pool": "tiled",
+        "rnn": "chunked_forward",
+    }, text
+    # without a layer that has several implementations there is no Impl column
+    assert "Impl" not in jn.summary(
+        jn.serial(jn.Conv(2, (3, 3)), jn.Relu()), (1, 5, 5, 1), print_fn=None
+    )
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="auto's CPU choices")
+def test_summary_shows_what_auto_picks_for_a_train_step():
+    model = jn.serial(
+        ("bn", jn.BatchNorm()),
+        ("pool", jn.MaxPool(2)),
+        ("odd", jn.MaxPool(3, strides=1)),  # overlapping windows: the tiled form cannot serve
+        ("loop", jn.repeat(jn.serial(jn.Dense(4), jn.Tanh()), 2)),
+    )
+    text = jn.summary(
+        jn.serial(model, jn.Flatten(), ("head", jn.Dense(4))), (2, 6, 6, 4), print_fn=None
+    )
+    assert _impl_column(text) == {
+        "bn": "closed_form",
+        "pool": "tiled",
+        "odd": "reference",
+        "loop": "while_loop",
+    }, text

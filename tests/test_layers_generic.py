@@ -10,6 +10,10 @@ import pytest
 from jax.test_util import check_grads
 from layer_cases import LayerCase, all_cases
 
+from jaxnets import LayerError
+from jaxnets._impl.choose import record_choices
+from jaxnets._impl.registry import get_op
+
 CASES = all_cases()
 
 
@@ -211,3 +215,79 @@ def test_jitted_gradient_equals_eager_gradient(case):
         eager = jax.grad(objective)(params)
         jitted = jax.jit(jax.grad(objective))(params)
         chex.assert_trees_all_close(eager, jitted, rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------- named implementations vs the reference
+
+IMPL_CASES = [c for c in CASES if c.reference is not None]
+
+
+def _initialised(case: LayerCase):
+    """The case's layer and its reference, with the same params and state."""
+    layer, reference = case.make(), case.reference()
+    _, params, state = layer.init(jax.random.key(0), spec_of(case))
+    _, ref_params, ref_state = reference.init(jax.random.key(0), spec_of(case))
+    chex.assert_trees_all_equal(params, ref_params)
+    chex.assert_trees_all_equal(state, ref_state)
+    return layer, reference, params, state
+
+
+def _chosen(layer, params, state, x, train):
+    """The implementation the layer's apply chose (the reference where the named one does
+    not take part in this mode, as BatchNorm's closed form outside training)."""
+    with record_choices() as choices:
+        jax.eval_shape(
+            lambda p: layer.apply(p, state, x, key=jax.random.key(8), train=train), params
+        )
+    several = [c for c in choices if get_op(c.op).others]  # ops with only a reference aside
+    assert len({(c.op, c.impl) for c in several}) == 1, f"expected one choice: {choices}"
+    op = get_op(several[0].op)
+    return op.others.get(several[0].impl, op.reference)
+
+
+@pytest.mark.parametrize("case", IMPL_CASES, ids=[c.id for c in IMPL_CASES])
+def test_implementation_equals_reference(case):
+    """Values, new state and gradients (params and input) equal the reference's."""
+    layer, reference, params, state = _initialised(case)
+    x = make_input(case)
+    chosen = {_chosen(layer, params, state, x, train).name for train in modes(case)}
+    assert chosen != {"reference"}, "the named implementation never ran"
+    for train in modes(case):
+
+        def objective(net, p, x, train=train):
+            y, new_state = net.apply(p, state, x, key=jax.random.key(9), train=train)
+            total = sum(jnp.sum(jnp.sin(a)) for a in jax.tree.leaves(y))
+            return total, (y, new_state)
+
+        (value, aux), grads = jax.value_and_grad(
+            lambda p, x: objective(layer, p, x), argnums=(0, 1), has_aux=True
+        )(params, x)
+        (ref_value, ref_aux), ref_grads = jax.value_and_grad(
+            lambda p, x: objective(reference, p, x), argnums=(0, 1), has_aux=True
+        )(params, x)
+        chex.assert_trees_all_close(aux, ref_aux, rtol=1e-5, atol=1e-5)
+        chex.assert_trees_all_close(grads, ref_grads, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(value, ref_value, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", IMPL_CASES, ids=[c.id for c in IMPL_CASES])
+def test_forward_mode_where_declared(case):
+    """``jax.jvp`` equals the reference's where the implementation declares forward mode,
+    and is refused with a LayerError naming impl='reference' where it does not."""
+    layer, reference, params, state = _initialised(case)
+    x = make_input(case)
+    tangent = jax.tree.map(lambda a: jnp.cos(jnp.arange(a.size).reshape(a.shape) * 1.0), params)
+    for train in modes(case):
+        impl = _chosen(layer, params, state, x, train)
+
+        def run(net, p, train=train):
+            return net.apply(p, state, x, key=jax.random.key(10), train=train)[0]
+
+        if "forward" in impl.transforms:
+            out, tan = jax.jvp(lambda p: run(layer, p), (params,), (tangent,))
+            ref_out, ref_tan = jax.jvp(lambda p: run(reference, p), (params,), (tangent,))
+            chex.assert_trees_all_close(out, ref_out, rtol=1e-5, atol=1e-5)
+            chex.assert_trees_all_close(tan, ref_tan, rtol=1e-4, atol=1e-5)
+        else:
+            with pytest.raises(LayerError, match="impl='reference'"):
+                jax.jvp(lambda p: run(layer, p), (params,), (tangent,))

@@ -162,7 +162,7 @@ class TrainStep:
         self._shardings: list | None = None  # of the flat arrays, with a placement
 
     def __call__(self, ts: TrainState, batch) -> tuple[TrainState, dict]:
-        # Written for a dispatch-bound step: every 0.1 us shows in a tiny model's step.
+        # Written for a dispatch-bound step: every host-side operation shows in a tiny model's step.
         try:
             fresh = ts._tree is None and ts._treedef is self._treedef
         except AttributeError:  # not a TrainState: _flat_arrays names it
