@@ -51,6 +51,11 @@ CASES = [
         (3, 4),
     ),
     LayerCase(
+        "fanout_sum",
+        lambda: jn.serial(jn.fan_out(2), jn.parallel(jn.Dense(3), jn.Tanh()), jn.fan_in_sum()),
+        (3, 3),
+    ),
+    LayerCase(
         "branches_sum",
         lambda: jn.branches(jn.Dense(3), jn.serial(jn.Dense(3), jn.Relu()), merge="sum"),
         (2, 4),
