@@ -1,9 +1,9 @@
 # The two commands of the quick start: `make demo` and `make test`.
 # Each creates .venv (if missing) and installs the package with its test extra first
 # (again whenever pyproject.toml changes).
-#   make test       the full suite: ruff, then every test (slow ones included)
+#   make test       the full suite: ruff, mypy, then every test (slow ones included)
 #   make test-fast  the tests not marked slow (no ruff, no mypy)
-#   make typecheck  mypy (its settings are in pyproject.toml; not yet clean, so not in test)
+#   make typecheck  mypy alone (its settings are in pyproject.toml)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -23,6 +23,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check jaxnets tests benchmarks examples
 	$(BIN)/ruff format --check jaxnets tests benchmarks examples
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2
 
 test-fast: $(STAMP)

@@ -97,7 +97,8 @@ def default_platform() -> str:
     platform = _PLATFORM.get()
     if platform is not None:
         return platform
-    device = jax.config.jax_default_device
+    # jax's Config defines its options as dynamic attributes, unknown to type checkers
+    device = jax.config.jax_default_device  # type: ignore[attr-defined]
     return _platform_of_device(device) if device is not None else jax.devices()[0].platform
 
 

@@ -90,11 +90,11 @@ def write_plots(
     from jaxnets.train import make_predict
 
     predict = make_predict(model, precision=precision)
-    preds = []
+    batch_preds = []
     for x, _, mask in eval_batches(test, 256):
         logits = np.asarray(predict(ts.params, ts.state, x), np.float32)
-        preds.append(logits.argmax(-1)[mask > 0])
-    preds = np.concatenate(preds)
+        batch_preds.append(logits.argmax(-1)[mask > 0])
+    preds = np.concatenate(batch_preds)
     folder = os.path.join(out, "plots")
     written = {}
     if history:

@@ -64,7 +64,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     """
     from jaxnets.data import steps_per_epoch
     from jaxnets.train import evaluate, make_eval_step
-    from jaxnets.train.callbacks import CSVLogger, EarlyStopping, JSONLinesLogger, TensorBoard
+    from jaxnets.train.callbacks import (
+        Callback,
+        CSVLogger,
+        EarlyStopping,
+        JSONLinesLogger,
+        TensorBoard,
+    )
     from jaxnets.train.loop import fit
 
     use_cache(args)
@@ -82,7 +88,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     os.makedirs(out, exist_ok=True)
     _write_json(os.path.join(out, "config.json"), config)
     optimizer = build_optimizer(config, steps_per_epoch(train, args.batch_size))
-    callbacks = []
+    callbacks: list[Callback] = []
     if args.early_stopping:
         callbacks.append(EarlyStopping("val_loss", patience=args.early_stopping))
     callbacks += [

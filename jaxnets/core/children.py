@@ -26,7 +26,7 @@ class InitRecord(NamedTuple):
     leaf: bool
 
 
-_RECORDER: contextvars.ContextVar[list[InitRecord] | None] = contextvars.ContextVar(
+_RECORDER: contextvars.ContextVar[list[InitRecord | None] | None] = contextvars.ContextVar(
     "jaxnets_init_recorder", default=None
 )
 _PATH: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
@@ -35,12 +35,13 @@ _PATH: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
 
 
 @contextlib.contextmanager
-def record_init() -> Iterator[list[InitRecord]]:
+def record_init() -> Iterator[list[InitRecord | None]]:
     """Collect one :class:`InitRecord` per sub-layer while ``init`` runs (for summaries).
 
+    A sub-layer's slot is reserved before its ``init`` runs and stays None if that fails.
     This is host-side bookkeeping during initialisation only; ``apply`` never sees it.
     """
-    records: list[InitRecord] = []
+    records: list[InitRecord | None] = []
     token = _RECORDER.set(records)
     try:
         yield records
@@ -66,7 +67,7 @@ def init_child(name: str, layer: Layer, key: Array, spec: Spec, leaf: bool | Non
     """Initialise ``layer`` as child ``name`` of a combinator: key, path and errors."""
     token = _PATH.set(_PATH.get() + (name,))
     records = _RECORDER.get()
-    slot = None
+    slot = 0
     if records is not None:  # reserve the slot so parents are listed before children
         slot = len(records)
         records.append(None)

@@ -27,8 +27,9 @@ def _as_named_layers(layers: Sequence[Layer | tuple[str, Layer]], where: str) ->
             name, layer = item
         elif isinstance(item, Layer):
             layer = item
-            name = layer.name
-            if name is None:
+            if layer.name is not None:
+                name = layer.name
+            else:
                 base = layer.kind.lower()
                 name = f"{base}_{counts.get(base, 0)}"
                 counts[base] = counts.get(base, 0) + 1

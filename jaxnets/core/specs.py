@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, overload
 
 import jax
 import jax.numpy as jnp
@@ -91,6 +91,10 @@ def along_last(v: Array, ndim: int) -> Array:
 # --------------------------------------------------------------------------- keys
 
 
+@overload
+def name_key(key: Array, name: str) -> Array: ...
+@overload
+def name_key(key: None, name: str) -> None: ...
 def name_key(key: Array | None, name: str) -> Array | None:
     """Derive a child's key deterministically from its name (stable under insertions)."""
     if key is None:

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import gzip
 import os
+from typing import Any
 
 import numpy as np
 
 from jaxnets.data.dataset import ArrayDataset
 
 #: IDX type code -> numpy dtype (big-endian).
-IDX_DTYPES = {
+IDX_DTYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),

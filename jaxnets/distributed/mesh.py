@@ -90,7 +90,7 @@ class DataParallel(NamedTuple):
         if not divisible:
             return self.replicated()
         dim = max(divisible, key=lambda d: (shape[d], -d))
-        spec = [None] * len(shape)
+        spec: list[str | None] = [None] * len(shape)
         spec[dim] = self.axis
         return NamedSharding(self.mesh, PartitionSpec(*spec))
 

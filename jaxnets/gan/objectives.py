@@ -344,6 +344,7 @@ def sample(
     if _is_gan_dict(state):
         state = state["generator"]
     z = noise(key, n, latent_dim)
+    inputs: Array | tuple[Array, Array]
     if labels is None:
         inputs = z
     else:

@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, TypeGuard
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +30,7 @@ PaddingLike = str | int | Sequence[int] | Sequence[tuple[int, int]]
 _AXIS_NAMES = {1: "length", 2: "height, width", 3: "depth, height, width"}
 
 
-def _is_int(v) -> bool:
+def _is_int(v) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -214,13 +214,16 @@ def ZeroPadding(padding: int | Sequence[int] | Sequence[tuple[int, int]], name=N
         ((2, 7, 3), 0.0, 1.0)
     """
     kind = "ZeroPadding"
+    uniform = 0  # with ndim None: the zeros on each side of every spatial axis
+    explicit: Pads = ()  # otherwise: one (lo, hi) pair per spatial axis
     if _is_int(padding):
         if padding < 0:
             raise ValueError(f"{kind}: padding must be non-negative, got {padding}")
         ndim = None
+        uniform = padding
     elif isinstance(padding, (tuple, list)) and len(padding) in (1, 2, 3):
         ndim = len(padding)
-        padding = normalize_padding(kind, padding, ndim)
+        explicit = normalize_padding(kind, padding, ndim)
     else:
         raise ValueError(
             f"{kind}: padding must be an int, or one int or (lo, hi) pair per spatial axis "
@@ -235,9 +238,9 @@ def ZeroPadding(padding: int | Sequence[int] | Sequence[tuple[int, int]], name=N
                     f"expected an input (batch, *spatial, channels) of rank >= 3, got shape "
                     f"{tuple(shape)}",
                 )
-            return ((padding, padding),) * (len(shape) - 2)
+            return ((uniform, uniform),) * (len(shape) - 2)
         check_spatial_rank(kind, shape, ndim)
-        return padding
+        return explicit
 
     def apply(params, state, x, *, key=None, train):
         check_floating(kind, x)

@@ -18,7 +18,7 @@ Array = jax.Array
 class ScanResult(NamedTuple):
     """What :func:`scan_cell` returns."""
 
-    outputs: Array  # (batch, time, H); zeros at invalid steps; None if not requested
+    outputs: Array | None  # (batch, time, H); zeros at invalid steps; None if not requested
     last: Array  # (batch, H): the output of the last valid step read
     carry: Carry  # the carry after the last valid step
 
@@ -74,6 +74,7 @@ def scan(cell: Cell, params, x, valid, carry, reverse, unroll, sequences) -> Sca
 
     (carry, last), ys = jax.lax.scan(body, (carry, last), (xp, v), reverse=reverse, unroll=unroll)
     if not sequences:
+        assert last is not None  # it rides in the carry when the outputs are not kept
         return ScanResult(None, last, carry)
     outputs = jnp.swapaxes(ys, 0, 1)
     return ScanResult(outputs, _last_valid(outputs, valid, reverse), carry)

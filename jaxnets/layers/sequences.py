@@ -87,7 +87,8 @@ def check_carry(kind: str, expected, given):
         given_struct = jax.tree.structure(given)
     except TypeError:
         given_struct = None
-    if given_struct != exp_struct:
+    # PyTreeDef comes from jaxlib's C++ extension, which ships no stubs
+    if given_struct != exp_struct:  # type: ignore[operator]
         raise layer_error(
             kind,
             f"initial carry must look like {jax.tree.map(lambda a: tuple(a.shape), expected)}, "

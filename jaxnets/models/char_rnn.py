@@ -142,7 +142,8 @@ def train_char_lm(
     step = make_train_step(model, "softmax_cross_entropy", optimizer, metrics={})
     curve: list[tuple[int, float, float, float]] = []
     start = time.perf_counter()
-    steps, recent = 0, []
+    steps = 0
+    recent: list[jax.Array] = []
 
     def record():
         losses = [float(v) for v in recent]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypedDict
+
 import jax
 import jax.numpy as jnp
 
@@ -11,7 +14,21 @@ from jaxnets.models._common import conv_bn, head, model_serial
 
 #: He et al. (2015)'s initialisation: a zero-mean Gaussian of variance 2 / fan-in.
 HE_GAUSSIAN = jax.nn.initializers.variance_scaling(2.0, "fan_in", "normal")
-_OPTS = {"use_bias": False, "momentum": 0.9, "epsilon": 1e-5, "kernel_init": HE_GAUSSIAN}
+
+
+class _ConvBNOptions(TypedDict):
+    use_bias: bool
+    momentum: float
+    epsilon: float
+    kernel_init: Callable
+
+
+_OPTS: _ConvBNOptions = {
+    "use_bias": False,
+    "momentum": 0.9,
+    "epsilon": 1e-5,
+    "kernel_init": HE_GAUSSIAN,
+}
 
 
 def pad_shortcut(features: int, strides: int = 2, name: str | None = None) -> Layer:

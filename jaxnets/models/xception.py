@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from jaxnets.activations import Relu
 from jaxnets.core import Layer, residual, serial
 from jaxnets.layers import BatchNorm, MaxPool, SeparableConv
 from jaxnets.models._common import conv_bn, head, model_serial
 
-_BN = {"momentum": 0.99, "epsilon": 1e-3}
+
+class _BNOptions(TypedDict):
+    momentum: float
+    epsilon: float
+
+
+class _ConvBNOptions(_BNOptions):
+    use_bias: bool
+
+
+_BN: _BNOptions = {"momentum": 0.99, "epsilon": 1e-3}
 
 
 def _sep(k: int, features: int, relu_before: bool, relu_after: bool = False) -> list:
@@ -65,7 +77,7 @@ def xception(
         >>> out.shape, jn.count_params(params), jn.count_params(state)
         ((1, 1000), 22855952, 54528)
     """
-    unit = {"use_bias": False, **_BN}
+    unit: _ConvBNOptions = {"use_bias": False, **_BN}
     blocks = [
         (
             "block1",

@@ -34,12 +34,15 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
 
 from jaxnets.train.checkpoint import CheckpointManager
+
+if TYPE_CHECKING:
+    from tensorboardX import SummaryWriter
 
 History = dict[str, list[float]]
 
@@ -284,7 +287,7 @@ class TensorBoard(Callback):
 
     def __init__(self, logdir: str, *, every_steps: int | None = None):
         self.logdir, self.every_steps = logdir, every_steps
-        self.writer = None
+        self.writer: SummaryWriter | None = None  # open from on_train_begin to on_train_end
 
     def on_train_begin(self, run: Run) -> None:
         from tensorboardX import SummaryWriter
@@ -293,9 +296,11 @@ class TensorBoard(Callback):
 
     def on_step_end(self, run: Run, metrics: Mapping[str, Any]) -> None:
         if self.every_steps and run.step % self.every_steps == 0:
+            assert self.writer is not None, "TensorBoard: on_train_begin has not run"
             self.writer.add_scalar("step/loss", float(metrics["loss"]), run.step)
 
     def on_epoch_end(self, run: Run, logs: dict[str, float]) -> None:
+        assert self.writer is not None, "TensorBoard: on_train_begin has not run"
         for name, value in logs.items():
             self.writer.add_scalar(f"epoch/{name}", value, run.epoch)
         self.writer.flush()

@@ -44,9 +44,9 @@ class EvalStep:
         self._placement = placement
         self._options = compiler_options
         self.compiler_options: dict[str, Any] | None = None
-        self._jitted: dict[Any, Callable] = {}  # by the train state's structure
+        self._jitted: dict[Any, jax.stages.Wrapped] = {}  # by the train state's structure
 
-    def _compiled(self, ts: TrainState, batch) -> tuple[Callable, TrainState]:
+    def _compiled(self, ts: TrainState, batch) -> tuple[jax.stages.Wrapped, TrainState]:
         treedef = jax.tree.structure(ts)
         jitted = self._jitted.get(treedef)
         if jitted is None:
@@ -136,6 +136,8 @@ def make_eval_step(
             placement=placement,
             compiler_options=compiler_options,
         )
+    if model is None:
+        raise ValueError("make_eval_step: a per-example loss needs a model; got model=None")
     loss_fn = losses.get(loss)
     metric_fns = dict(default_metrics(loss_fn) if metrics is None else metrics)
     mixed = get_policy(precision)

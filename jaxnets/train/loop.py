@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
 import jax
+import numpy as np
 import optax
 from tqdm.auto import tqdm
 
@@ -62,6 +63,7 @@ def evaluate(
     """
     totals: dict[str, float] = {}
     size = batch_size if mesh is None else distributed.eval_batch_size(batch_size, mesh)
+    source: Iterator[tuple[np.ndarray, ...]]
     if isinstance(eval_step, EvalStep) and not eval_step.masked:
         source = batches(data, size, shuffle=False, drop_remainder=False)
     else:
@@ -99,7 +101,12 @@ def build_steps(
             "fit: val_data= is not evaluated for (part, objective) pairs, which have no "
             "single inference-mode loss; evaluate the parts in a callback instead"
         )
-    return train_step, make_eval_step(model, loss, metrics=metrics, precision=precision, mesh=mesh)
+    # with a dict of models the loss is an objective (make_train_step checked), which
+    # needs no model
+    eval_model = model if isinstance(model, Layer) else None
+    return train_step, make_eval_step(
+        eval_model, loss, metrics=metrics, precision=precision, mesh=mesh
+    )
 
 
 def _resume(manager: CheckpointManager, ts: TrainState, run: Run) -> TrainState:
@@ -265,6 +272,7 @@ def fit(
             record = run.epoch_means()
             run.epoch, run.batch, run.epoch_metrics = run.epoch + 1, 0, []
             if eval_step is not None:
+                assert val_data is not None  # an eval step is built only with val_data
                 val = evaluate(eval_step, ts, val_data, eval_batch_size, mesh)
                 record.update({f"val_{k}": v for k, v in val.items()})
             lr = learning_rate(ts.opt_state)

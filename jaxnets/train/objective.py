@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeGuard
 
 import jax
 import jax.numpy as jnp
@@ -108,7 +108,7 @@ def _pair(batch: Any) -> tuple[Any, Any]:
     return batch[0], batch[1]
 
 
-def is_objective(fn: Any) -> bool:
+def is_objective(fn: Any) -> TypeGuard[Callable[..., Any]]:
     """Whether ``fn`` is an objective (it takes a ``train`` keyword) rather than a
     per-example loss ``loss(outputs, labels)``."""
     if not callable(fn):
@@ -248,7 +248,8 @@ def check_output(name: str, out: Any, state: Any) -> tuple[jax.Array, Any, dict]
             f"objective {name!r}: the loss should be a floating-point scalar, got "
             f"{_describe(loss)}; average it over the batch"
         )
-    if jax.tree.structure(new_state) != jax.tree.structure(state):
+    # PyTreeDef comes from jaxlib's C++ extension, which ships no stubs
+    if jax.tree.structure(new_state) != jax.tree.structure(state):  # type: ignore[operator]
         raise ValueError(
             f"objective {name!r}: new_state should have the structure of state "
             f"{jax.tree.structure(state)}, got {jax.tree.structure(new_state)}"

@@ -53,9 +53,9 @@ class TrainState:
     def __init__(self, step: Any, params: Any, state: Any, opt_state: Any, key: Any):
         self.step = step
         self.key = key
-        self._tree = (params, state, opt_state)
-        self._leaves = None
-        self._treedef = None
+        self._tree: tuple[Any, Any, Any] | None = (params, state, opt_state)
+        self._leaves: list[Any] | None = None
+        self._treedef: Any = None
 
     def _arrays(self) -> tuple[Any, Any, Any]:
         """``(params, state, opt_state)``, built from the flat arrays at the first call."""
@@ -182,7 +182,7 @@ def create_train_state(
     params, state, opt_state = {}, {}, {}
     for part in parts:
         key = jax.random.fold_in(init_key, zlib.crc32(part.encode()))
-        _, params[part], state[part] = init_model(model[part], key, input_spec[part])  # type: ignore[index]
-        opt = check_optimizer(optimizer[part], _WHERE, f"optimizer[{part!r}]")  # type: ignore[index]
+        _, params[part], state[part] = init_model(model[part], key, input_spec[part])
+        opt = check_optimizer(optimizer[part], _WHERE, f"optimizer[{part!r}]")
         opt_state[part] = opt.init(params[part])
     return TrainState(np.int32(0), params, state, opt_state, run_key)
