@@ -37,7 +37,7 @@ def _impl_by_row(paths: list[str], choices: list[Choice]) -> dict[str, str]:
     prefix of the choice's path (the model's own row when none is)."""
     found: dict[str, list[str]] = {}
     for c in choices:
-        owners = [p for p in paths if c.path == p or c.path.startswith(p + "/") or not p]
+        owners = [p for p in paths if c.path == p or c.path.startswith(p + "/")]
         owner = max(owners, key=len) if owners else ""
         names = found.setdefault(owner, [])
         if c.impl not in names:
