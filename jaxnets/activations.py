@@ -20,32 +20,79 @@ from jaxnets.core import Layer, stateless
 
 
 def identity(x: jax.Array) -> jax.Array:
-    """The linear activation ``f(x) = x``."""
+    """The linear activation ``f(x) = x``.
+
+    Args:
+      x: the input array.
+
+    Returns:
+      ``x`` itself, unchanged.
+    """
     return x
 
 
 def leaky_relu(x: jax.Array, negative_slope: float = 0.01) -> jax.Array:
-    """``x`` for ``x >= 0``, ``negative_slope * x`` otherwise."""
+    """``x`` for ``x >= 0``, ``negative_slope * x`` otherwise.
+
+    Args:
+      x: the input array.
+      negative_slope: the slope for negative inputs.
+
+    Returns:
+      An array of the shape and dtype of ``x``.
+    """
     return jax.nn.leaky_relu(x, negative_slope)
 
 
 def elu(x: jax.Array, alpha: float = 1.0) -> jax.Array:
-    """Exponential linear unit: ``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise."""
+    """Exponential linear unit: ``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise.
+
+    Args:
+      x: the input array.
+      alpha: the scale of the negative part (its limit is ``-alpha``).
+
+    Returns:
+      An array of the shape and dtype of ``x``.
+    """
     return jax.nn.elu(x, alpha)
 
 
 def softmax(x: jax.Array, axis: int = -1) -> jax.Array:
-    """Softmax over ``axis`` (the last by default)."""
+    """Softmax over ``axis`` (the last by default).
+
+    Args:
+      x: the input array (logits).
+      axis: the axis to normalise over.
+
+    Returns:
+      Probabilities of the shape of ``x``, summing to 1 along ``axis``.
+    """
     return jax.nn.softmax(x, axis=axis)
 
 
 def log_softmax(x: jax.Array, axis: int = -1) -> jax.Array:
-    """Log-softmax over ``axis`` (the last by default)."""
+    """Log-softmax over ``axis`` (the last by default).
+
+    Args:
+      x: the input array (logits).
+      axis: the axis to normalise over.
+
+    Returns:
+      Log-probabilities of the shape of ``x``.
+    """
     return jax.nn.log_softmax(x, axis=axis)
 
 
 def gelu(x: jax.Array, approximate: bool = False) -> jax.Array:
-    """Gaussian error linear unit; exact (erf) by default, as Keras and PyTorch."""
+    """Gaussian error linear unit; exact (erf) by default, as Keras and PyTorch.
+
+    Args:
+      x: the input array.
+      approximate: use the tanh approximation instead of the exact erf form.
+
+    Returns:
+      An array of the shape and dtype of ``x``.
+    """
     return jax.nn.gelu(x, approximate=approximate)
 
 
@@ -69,7 +116,18 @@ ACTIVATIONS: dict[str, Callable[..., jax.Array]] = {
 
 
 def get(activation: str | Callable[..., jax.Array] | None, **kwargs) -> Callable:
-    """Resolve an activation name (or pass a callable through); ``None`` is identity."""
+    """Resolve an activation name (or pass a callable through); ``None`` is identity.
+
+    Args:
+      activation: a name in ``ACTIVATIONS``, a callable, or None.
+      **kwargs: fixed keyword arguments bound to the function (``functools.partial``).
+
+    Returns:
+      The activation function, with ``kwargs`` bound if any were given.
+
+    Raises:
+      ValueError: for a name that is not in ``ACTIVATIONS``.
+    """
     if activation is None:
         fn = identity
     elif callable(activation):
@@ -85,7 +143,15 @@ def get(activation: str | Callable[..., jax.Array] | None, **kwargs) -> Callable
 
 
 def activation_name(activation: str | Callable | None) -> str:
-    """A short display name for an activation."""
+    """A short display name for an activation.
+
+    Args:
+      activation: a name, a callable, or None.
+
+    Returns:
+      The name itself, "identity" for None, or the callable's ``__name__`` (its type's
+      name when it has none).
+    """
     if activation is None:
         return "identity"
     if isinstance(activation, str):
@@ -98,7 +164,17 @@ def Activation(
 ) -> Layer:
     """A layer that applies an activation elementwise, e.g. ``Activation("relu")``.
 
-    Keyword arguments go to the function (``Activation("leaky_relu", negative_slope=0.2)``).
+    Args:
+      activation: a name in ``ACTIVATIONS`` or a callable (see :func:`get`).
+      name: the key of the layer in its parent.
+      **kwargs: keyword arguments for the function, e.g.
+        ``Activation("leaky_relu", negative_slope=0.2)``.
+
+    Returns:
+      The layer (no params); its kind is the name in CamelCase ("LeakyRelu").
+
+    Raises:
+      ValueError: for an unknown activation name.
     """
     try:
         fn = get(activation, **kwargs)
@@ -113,7 +189,15 @@ def _layer(activation: str) -> Callable[..., Layer]:
         return Activation(activation, name=name, **kwargs)
 
     make.__name__ = "".join(part.capitalize() for part in activation.split("_"))
-    make.__doc__ = f"A layer applying ``{activation}`` (see :func:`Activation`)."
+    make.__doc__ = f"""A layer applying ``{activation}`` (see :func:`Activation`).
+
+    Args:
+      name: the key of the layer in its parent.
+      **kwargs: keyword arguments for ``{activation}``.
+
+    Returns:
+      The layer (no params).
+    """
     return make
 
 

@@ -32,6 +32,13 @@ def smoothed_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     """Per-example softmax cross-entropy against one-hot targets smoothed by
     :data:`LABEL_SMOOTHING` (Szegedy et al. 2016): ``(1 - a) * onehot + a / classes``.
 
+    Args:
+      logits: scores ``(N, classes)``.
+      labels: integer class ids ``(N,)``.
+
+    Returns:
+      The loss per example, shape ``(N,)``.
+
     Example:
         >>> import jax.numpy as jnp
         >>> smoothed_cross_entropy(jnp.zeros((1, 10)), jnp.array([3])).round(4)
@@ -47,6 +54,14 @@ def digits_cnn(num_classes: int = 10, *, augment: bool = True, width: int = 32) 
     digit is not a digit), then two 3x3 ReLU convolutions of ``width`` filters, 2x2 max
     pool (to 4x4), a 3x3 ReLU convolution of ``2 * width``, Dense 128 with ReLU,
     dropout 0.25 and the ``logits``.
+
+    Args:
+      num_classes: the number of outputs.
+      augment: start with the random shifts (active in training only).
+      width: the filters of the first two convolutions.
+
+    Returns:
+      The model, a :func:`~jaxnets.serial` named ``digits_cnn``.
 
     Example:
         >>> import jaxnets as jn
@@ -82,7 +97,18 @@ def run_demo(
     Label-smoothed cross-entropy, AdamW with learning rate 3e-3 and cosine decay, weight
     decay 1e-3, for ``epochs`` (default :data:`DEMO_EPOCHS`). Saves the loss/accuracy
     curves as ``curves.png`` in ``out_dir``, prints ``test_accuracy=0.XXXX`` as its final
-    line and returns the accuracy. ``augment=False`` trains the same CNN without shifts.
+    line and returns the accuracy.
+
+    Args:
+      epochs: the epochs to train (default :data:`DEMO_EPOCHS`).
+      batch_size: the training batch size.
+      seed: the seed of initialisation, shuffling, augmentation and dropout.
+      out_dir: the folder for ``curves.png``.
+      progress: show progress while training.
+      augment: train with random shifts (False: the same CNN without them).
+
+    Returns:
+      The accuracy on the test half after the last epoch (NaN for ``epochs=0``).
     """
     epochs = DEMO_EPOCHS if epochs is None else epochs
     train, test = load_digits()

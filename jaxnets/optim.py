@@ -37,7 +37,16 @@ def _paths(params: Any) -> Any:
 
 
 def path_mask(params: Any, patterns: Sequence[str]) -> Any:
-    """A pytree of bools like ``params``: True where the leaf's path matches a pattern."""
+    """A pytree of bools like ``params``: True where the leaf's path matches a pattern.
+
+    Args:
+      params: the parameter tree.
+      patterns: shell-style globs matched case-sensitively against the leaf paths
+        (a single string counts as one pattern).
+
+    Returns:
+      A tree of the structure of ``params`` with a bool per leaf.
+    """
     patterns = [patterns] if isinstance(patterns, str) else list(patterns)
     return jax.tree.map(
         lambda p: any(fnmatch.fnmatchcase(p, pat) for pat in patterns), _paths(params)
@@ -47,7 +56,15 @@ def path_mask(params: Any, patterns: Sequence[str]) -> Any:
 def decay_mask(params: Any, exclude: Sequence[str] = ()) -> Any:
     """True for weight matrices and kernels (leaf names in :data:`DECAYED_LEAVES`),
     False for biases and normalisation scales/offsets and for paths matching ``exclude``.
-    Pass it as ``mask=`` to ``optax.adamw`` or ``optax.add_decayed_weights``."""
+    Pass it as ``mask=`` to ``optax.adamw`` or ``optax.add_decayed_weights``.
+
+    Args:
+      params: the parameter tree.
+      exclude: globs of paths never decayed (see :func:`path_mask`).
+
+    Returns:
+      A tree of the structure of ``params`` with a bool per leaf.
+    """
     excluded = path_mask(params, exclude)
     return jax.tree.map(
         lambda p, ex: p.rsplit("/", 1)[-1] in DECAYED_LEAVES and not ex, _paths(params), excluded
@@ -59,6 +76,13 @@ def freeze(
 ) -> optax.GradientTransformation:
     """``optimizer`` for every parameter except those whose path matches ``patterns``,
     which get zero updates (and keep no optimizer state).
+
+    Args:
+      optimizer: the optimizer for the trained parameters.
+      patterns: globs of the paths to freeze (see :func:`path_mask`).
+
+    Returns:
+      The combined transformation (``optax.multi_transform``).
 
     Example:
         >>> import jax.numpy as jnp, optax
@@ -90,6 +114,20 @@ def schedule(
     for ``warmup_steps``; ``linear`` decays linearly to 0; ``exponential`` multiplies by
     ``decay_rate`` over the run; ``step`` multiplies by ``decay_rate`` at each fraction of
     the run in ``boundaries``.
+
+    Args:
+      kind: one of :data:`SCHEDULES`.
+      learning_rate: the peak (initial) learning rate.
+      total_steps: the length of the run in steps (values below 1 count as 1).
+      warmup_steps: the steps of linear warm-up from 0 (``warmup_cosine`` only).
+      decay_rate: the factor of ``exponential`` over the run, and of ``step`` per boundary.
+      boundaries: fractions of the run at which ``step`` multiplies by ``decay_rate``.
+
+    Returns:
+      The schedule, a function of the step count.
+
+    Raises:
+      ValueError: for an unknown ``kind``.
 
     Example:
         >>> s = schedule("cosine", 0.1, 100)
@@ -134,6 +172,22 @@ def make_optimizer(
     ``sgd``/``momentum``/``nesterov``/``adam``/``rmsprop`` add ``weight_decay * w`` to
     the gradient (L2); ``adamw`` decays decoupled from the adaptive scaling.
 
+    Args:
+      name: one of :data:`OPTIMIZERS`.
+      learning_rate: a constant or a schedule (e.g. from :func:`schedule`).
+      weight_decay: the decay coefficient (0: none).
+      decay_exclude: globs of paths never decayed (see :func:`decay_mask`).
+      momentum: the momentum of ``momentum`` and ``nesterov`` (ignored by the others).
+      freeze_patterns: globs of paths that get no updates (see :func:`freeze`).
+      clip_norm: the global gradient norm to clip to (None: no clipping).
+      accumulate_steps: micro-batches averaged per update (1: none).
+
+    Returns:
+      The optimizer.
+
+    Raises:
+      ValueError: for an unknown ``name`` or bad ``clip_norm``/``accumulate_steps``.
+
     Example:
         >>> import jax.numpy as jnp
         >>> opt = make_optimizer("adamw", schedule("cosine", 1e-3, 100), weight_decay=1e-4)
@@ -175,6 +229,17 @@ def wrap(
     """Clip gradients to global norm ``clip_norm`` (``optax.clip_by_global_norm``) and
     accumulate ``accumulate_steps`` micro-batches per update (``optax.MultiSteps``, which
     averages them: the update equals one on a batch ``accumulate_steps`` times larger).
+
+    Args:
+      optimizer: the optimizer to wrap.
+      clip_norm: the global norm to clip gradients to, > 0 (None: no clipping).
+      accumulate_steps: micro-batches per update, >= 1 (1: no accumulation).
+
+    Returns:
+      ``optimizer`` itself when neither applies, else the wrapped transformation.
+
+    Raises:
+      ValueError: when ``clip_norm <= 0`` or ``accumulate_steps < 1``.
     """
     if accumulate_steps < 1:
         raise ValueError(f"accumulate_steps must be >= 1, got {accumulate_steps}")
@@ -202,8 +267,15 @@ def _find_hyperparams(tree: Any) -> dict | None:
 
 def learning_rate(opt_state: Any) -> jax.Array | None:
     """The current learning rate stored in an optimizer state by
-    ``optax.inject_hyperparams`` (searched through chains, masks and MultiSteps), or None
-    when the optimizer does not record one."""
+    ``optax.inject_hyperparams`` (searched through chains, masks and MultiSteps).
+
+    Args:
+      opt_state: the optimizer state.
+
+    Returns:
+      The learning rate (a scalar array) of the first injected hyperparameters found, or
+      None when the optimizer does not record one.
+    """
     hyperparams = _find_hyperparams(opt_state)
     if hyperparams is None or "learning_rate" not in hyperparams:
         return None

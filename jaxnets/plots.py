@@ -42,7 +42,16 @@ def _save(fig, path: str) -> str:
 
 def plot_history(history: Mapping[str, Sequence[float]], path: str) -> str:
     """Curves per epoch, training and validation side by side: one panel for the loss,
-    one per metric (``accuracy``...), and one for the learning rate ``lr`` if logged."""
+    one per metric (``accuracy``...), and one for the learning rate ``lr`` if logged.
+
+    Args:
+      history: per-epoch values by name (``loss``, ``val_loss``, ``lr``...);
+        ``epoch_time`` is not drawn.
+      path: the PNG file to write (its folder is created).
+
+    Returns:
+      ``path``.
+    """
     plt = _pyplot()
     skip = {"epoch_time", "lr"}
     names = [k for k in history if not k.startswith("val_") and k not in skip]
@@ -70,6 +79,17 @@ def plot_history(history: Mapping[str, Sequence[float]], path: str) -> str:
 def confusion_matrix(labels: Any, predictions: Any, num_classes: int | None = None) -> np.ndarray:
     """Counts ``[true, predicted]`` as an integer matrix.
 
+    Args:
+      labels: the true class ids (any shape; flattened).
+      predictions: the predicted class ids, as many as the labels.
+      num_classes: the matrix size (default: one more than the largest id seen).
+
+    Returns:
+      A ``(k, k)`` int64 array; entry ``[i, j]`` counts class ``i`` predicted as ``j``.
+
+    Raises:
+      ValueError: when the numbers of labels and predictions differ.
+
     Example:
         >>> confusion_matrix([0, 1, 1], [0, 0, 1]).tolist()
         [[1, 0], [1, 1]]
@@ -93,8 +113,19 @@ def plot_confusion_matrix(
     class_names: Sequence[str] | None = None,
     normalize: bool = False,
 ) -> str:
-    """A confusion matrix (rows: true class, columns: predicted) with counts in the cells;
-    ``normalize`` shows each row's fractions instead."""
+    """A confusion matrix (rows: true class, columns: predicted) with counts in the cells,
+    titled with the accuracy.
+
+    Args:
+      labels: the true class ids.
+      predictions: the predicted class ids.
+      path: the PNG file to write (its folder is created).
+      class_names: the tick labels; their number sets the number of classes.
+      normalize: show each row's fractions instead of the counts.
+
+    Returns:
+      ``path``.
+    """
     plt = _pyplot()
     k = len(class_names) if class_names is not None else None
     matrix = confusion_matrix(labels, predictions, k)
@@ -145,7 +176,23 @@ def plot_image_grid(
     max_images: int = 36,
 ) -> str:
     """A grid of the first ``max_images`` images titled with the true label and, if
-    given, the prediction (red when wrong)."""
+    given, the prediction (red when wrong).
+
+    Args:
+      images: ``(N, H, W, 1 or 3)``, or ``(N, D)`` vectors with ``D`` a square; the grid
+        is scaled to the range of the images given.
+      labels: the true class ids, one per image.
+      predictions: the predicted class ids, or None.
+      path: the PNG file to write (its folder is created).
+      class_names: names shown instead of the ids.
+      max_images: the most images drawn.
+
+    Returns:
+      ``path``.
+
+    Raises:
+      ValueError: for images of another shape.
+    """
     plt = _pyplot()
     images = _as_images(images)[:max_images]
     labels = np.asarray(labels)[: len(images)]
@@ -190,14 +237,14 @@ def plot_samples(
     ``path``. One image write, no figure: cheap enough to run after every epoch.
 
     Args:
-        images: ``(N, H, W, 1 or 3)``.
-        path: the PNG file to write.
-        columns: images per row.
-        value_range: the values shown as black and white.
-        scale: the magnification of each image.
+      images: ``(N, H, W, 1 or 3)``.
+      path: the PNG file to write.
+      columns: images per row.
+      value_range: the values shown as black and white.
+      scale: the magnification of each image.
 
     Returns:
-        ``path``.
+      ``path``.
 
     Example:
         >>> import os, tempfile, numpy as np
@@ -231,7 +278,14 @@ def plot_samples(
 
 
 def first_conv_kernel(params: Mapping[str, Any]) -> np.ndarray | None:
-    """The first 4-D ``kernel`` (HWIO) in the order the layers were built, or None."""
+    """The first 4-D ``kernel`` (HWIO) in the order the layers were built.
+
+    Args:
+      params: a params tree of nested mappings, searched depth-first in key order.
+
+    Returns:
+      That kernel as a NumPy array, or None when there is none.
+    """
     for key, value in params.items():
         if isinstance(value, Mapping):
             found = first_conv_kernel(value)
@@ -247,6 +301,17 @@ def plot_filters(kernel_or_params: Any, path: str, *, max_filters: int = 64) -> 
 
     Takes an HWIO kernel or a params tree (its :func:`first_conv_kernel`). Filters over
     three input channels are shown in colour, others as the mean over input channels.
+
+    Args:
+      kernel_or_params: a kernel ``(H, W, I, O)`` or a params tree.
+      path: the PNG file to write (its folder is created).
+      max_filters: the most output channels drawn.
+
+    Returns:
+      ``path``.
+
+    Raises:
+      ValueError: when no 4-D kernel is given or found.
     """
     plt = _pyplot()
     kernel = (

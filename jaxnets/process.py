@@ -24,8 +24,14 @@ _THP_MODE = "/sys/kernel/mm/transparent_hugepage/enabled"
 
 
 def transparent_hugepage_mode(path: str = _THP_MODE) -> str | None:
-    """The kernel's transparent-huge-page mode (``always``, ``madvise``, ``never``), or None
-    where it cannot be read (not Linux)."""
+    """The kernel's transparent-huge-page mode (``always``, ``madvise``, ``never``).
+
+    Args:
+      path: the sysfs file listing the modes, the current one in brackets.
+
+    Returns:
+      The bracketed mode, or None where the file cannot be read (not Linux) or has none.
+    """
     try:
         with open(path) as f:
             text = f.read()
@@ -38,8 +44,15 @@ def transparent_hugepage_mode(path: str = _THP_MODE) -> str | None:
 
 
 def with_hugepages(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A copy of ``env`` (default ``os.environ``) whose ``GLIBC_TUNABLES`` asks glibc's
-    malloc for transparent huge pages, keeping any other tunables already set."""
+    """A copy of ``env`` whose ``GLIBC_TUNABLES`` asks glibc's malloc for transparent huge
+    pages, keeping any other tunables already set.
+
+    Args:
+      env: the environment (default ``os.environ``); it is not modified.
+
+    Returns:
+      A new dict whose ``GLIBC_TUNABLES`` ends with :data:`HUGEPAGE_TUNABLE`.
+    """
     env = dict(os.environ if env is None else env)
     tunables = [t for t in env.get("GLIBC_TUNABLES", "").split(":") if t]
     tunables = [t for t in tunables if not t.startswith("glibc.malloc.hugetlb=")]
@@ -48,7 +61,14 @@ def with_hugepages(env: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def hugepages_enabled(env: Mapping[str, str] | None = None) -> bool:
-    """Whether ``env`` (default ``os.environ``) already carries the huge-page tunable."""
+    """Whether ``env`` already carries the huge-page tunable.
+
+    Args:
+      env: the environment (default ``os.environ``).
+
+    Returns:
+      True when ``GLIBC_TUNABLES`` contains :data:`HUGEPAGE_TUNABLE`.
+    """
     env = os.environ if env is None else env
     return HUGEPAGE_TUNABLE in env.get("GLIBC_TUNABLES", "").split(":")
 
@@ -56,11 +76,15 @@ def hugepages_enabled(env: Mapping[str, str] | None = None) -> bool:
 def reexec_with_hugepages(args: Sequence[str] | None = None) -> None:
     """Replace this process by the same command with the huge-page tunable set, when it is
     missing and the kernel gives huge pages on request (mode ``madvise``; in ``always``
-    every large allocation gets them already). Returns only when nothing needs doing.
-
-    ``args`` are the interpreter's arguments (default ``sys.orig_argv[1:]``, so
-    ``python -m jaxnets ...`` restarts as itself). Call it first thing in ``main``: the
+    every large allocation gets them already). Call it first thing in ``main``: the
     process starts again from the beginning. ``JAXNETS_NO_HUGEPAGES=1`` turns it off.
+
+    Args:
+      args: the interpreter's arguments (default ``sys.orig_argv[1:]``, so
+        ``python -m jaxnets ...`` restarts as itself).
+
+    Returns:
+      None, and only when nothing needs doing; otherwise it never returns (``os.execve``).
     """
     if os.environ.get("JAXNETS_NO_HUGEPAGES") or hugepages_enabled():
         return

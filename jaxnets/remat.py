@@ -28,8 +28,17 @@ from jaxnets.core import Layer
 def remat(layer: Layer, *, policy=None, name: str | None = None) -> Layer:
     """``layer`` whose apply runs under ``jax.checkpoint`` (same params, state, names).
 
-    ``policy`` is a ``jax.checkpoint_policies`` entry choosing what may be saved (e.g.
-    ``jax.checkpoint_policies.dots_saveable``); None saves nothing but the inputs.
+    Args:
+      layer: the block to wrap.
+      policy: a ``jax.checkpoint_policies`` entry choosing what may be saved (e.g.
+        ``jax.checkpoint_policies.dots_saveable``); None saves nothing but the inputs.
+      name: the key of the layer in its parent (default: the name of ``layer``).
+
+    Returns:
+      The layer, with the init, params, state and kind of ``layer``.
+
+    Raises:
+      TypeError: when ``layer`` is not a :class:`Layer`.
     """
     if not isinstance(layer, Layer):
         raise TypeError(f"remat: expected a Layer, got {type(layer).__name__}")

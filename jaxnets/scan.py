@@ -30,7 +30,7 @@ import jax
 from jax import lax
 
 from jaxnets import _impl
-from jaxnets.core import Layer, Params, SpecLike, State, as_spec, layer_error
+from jaxnets.core import Layer, Params, SpecLike, State, as_spec, layer_error, records_stacked
 
 
 def _scanned(block: Layer, n: int, train: bool, params, state, x, keys, remat, policy, unroll):
@@ -69,27 +69,27 @@ def repeat(
     """Apply ``block`` ``n`` times in sequence, each time with its own parameters.
 
     Args:
-        block: a layer whose output spec equals its input spec.
-        n: how many times (at least 1).
-        remat: rematerialise the loop body in the backward pass: the forward loop
-            stores one input per block instead of every intermediate. Fewer compiled
-            kernels and less memory for about one more forward pass of each block;
-            ``False`` stores the intermediates (``lax.scan``, any order of autodiff).
-        policy: with ``remat``, a ``jax.checkpoint_policies`` entry choosing what may be
-            saved (e.g. ``jax.checkpoint_policies.dots_saveable``); None saves only each
-            block's input.
-        unroll: passed to ``lax.scan``: how many iterations to unroll per loop step
-            (``True`` unrolls all: the compile time of the plain stack, for comparison).
-        impl: "auto", "reference" (``lax.scan``, of ``jax.checkpoint`` with ``remat``) or
-            "while_loop" (reverse mode and vmap only; needs ``remat``, no ``policy`` and
-            ``unroll=1``).
-        name: the key of the stacked params in the parent.
+      block: a layer whose output spec equals its input spec.
+      n: how many times (at least 1).
+      remat: rematerialise the loop body in the backward pass: the forward loop
+        stores one input per block instead of every intermediate. Fewer compiled
+        kernels and less memory for about one more forward pass of each block;
+        ``False`` stores the intermediates (``lax.scan``, any order of autodiff).
+      policy: with ``remat``, a ``jax.checkpoint_policies`` entry choosing what may be
+        saved (e.g. ``jax.checkpoint_policies.dots_saveable``); None saves only each
+        block's input.
+      unroll: passed to ``lax.scan``: how many iterations to unroll per loop step
+        (``True`` unrolls all: the compile time of the plain stack, for comparison).
+      impl: "auto", "reference" (``lax.scan``, of ``jax.checkpoint`` with ``remat``) or
+        "while_loop" (reverse mode and vmap only; needs ``remat``, no ``policy`` and
+        ``unroll=1``).
+      name: the key of the stacked params in the parent.
 
     Returns:
-        The layer; its params and state are the block's, stacked.
+      The layer; its params and state are the block's, stacked.
 
-    Layer ``i`` is initialised with ``jax.random.split(key, n)[i]`` and, in training,
-    gets ``jax.random.split(key, n)[i]`` of the apply key.
+    Layer ``i`` is initialised with ``jax.random.split(key, n)[i]`` and gets
+    ``jax.random.split(key, n)[i]`` of the apply key when one is given.
     """
     if not isinstance(block, Layer):
         raise TypeError(f"repeat: expected a Layer, got {type(block).__name__}")
@@ -101,14 +101,16 @@ def repeat(
 
     def init(key, input_spec: SpecLike):
         spec = as_spec(input_spec)
-        out_spec, _, _ = jax.eval_shape(lambda k: block.init(k, spec), key)
+        with records_stacked(None):  # listed once, by the init below
+            out_spec, _, _ = jax.eval_shape(lambda k: block.init(k, spec), key)
         if out_spec != spec:
             raise layer_error(
                 "repeat",
                 f"the block maps {spec} to {out_spec}; a repeated block must keep the "
                 f"shape and dtype of its input",
             )
-        params, state = jax.vmap(lambda k: block.init(k, spec)[1:])(jax.random.split(key, n))
+        with records_stacked(n):
+            params, state = jax.vmap(lambda k: block.init(k, spec)[1:])(jax.random.split(key, n))
         return spec, params, state
 
     def apply(params: Params, state: State, x, *, key=None, train):

@@ -111,6 +111,15 @@ def test_summary_lists_layers_shapes_and_counts():
     assert "Total params: 2,538" in text
 
 
+def test_summary_lists_a_repeated_block_once_with_its_stacked_counts():
+    block = jn.serial(("dense", jn.Dense(4, activation="relu")), ("norm", jn.BatchNorm()))
+    text = jn.summary(jn.serial(("stack", jn.repeat(block, 3))), (2, 4), print_fn=None)
+    rows = {line.split()[0]: line.split() for line in text.splitlines()[4:-4]}
+    assert [line.split()[0] for line in text.splitlines()[4:-4]] == ["stack", "dense", "norm"]
+    assert rows["stack"][4:6] == ["84", "24"]  # 3 x (20 + 8) params, 3 x 8 state entries
+    assert rows["dense"][4:6] == ["60", "0"] and rows["norm"][4:6] == ["24", "24"]
+
+
 def _impl_column(text: str) -> dict[str, str]:
     """The Impl column of a summary, by layer name (rows without one are left out)."""
     lines = text.splitlines()

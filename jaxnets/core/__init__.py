@@ -37,6 +37,7 @@ from jaxnets.core.children import (
     init_child,
     init_children,
     record_init,
+    records_stacked,
 )
 from jaxnets.core.combinators import (
     Lambda,

@@ -40,6 +40,9 @@ def record_init() -> Iterator[list[InitRecord | None]]:
 
     A sub-layer's slot is reserved before its ``init`` runs and stays None if that fails.
     This is host-side bookkeeping during initialisation only; ``apply`` never sees it.
+
+    Yields:
+      The list of records, filled in as the children are initialised (parents first).
     """
     records: list[InitRecord | None] = []
     token = _RECORDER.set(records)
@@ -49,8 +52,42 @@ def record_init() -> Iterator[list[InitRecord | None]]:
         _RECORDER.reset(token)
 
 
+@contextlib.contextmanager
+def records_stacked(n: int | None) -> Iterator[None]:
+    """Inside, sub-layers' init records count ``n`` stacked copies of their params and
+    state (``repeat``'s vmapped init); with ``n=None`` nothing is recorded (a second init
+    made only for its shapes).
+
+    Args:
+      n: the number of stacked copies, or None to record nothing.
+
+    Yields:
+      Nothing; the records made inside are scaled (or skipped) when the block ends.
+    """
+    records = _RECORDER.get()
+    if records is None:
+        yield
+        return
+    if n is None:
+        token = _RECORDER.set(None)
+        try:
+            yield
+        finally:
+            _RECORDER.reset(token)
+        return
+    start = len(records)
+    yield
+    for i in range(start, len(records)):
+        r = records[i]
+        if r is not None:
+            records[i] = r._replace(param_count=r.param_count * n, state_count=r.state_count * n)
+
+
 def current_path() -> str:
     """The path of the layer being initialised or applied ("" outside any combinator).
+
+    Returns:
+      The names of the enclosing children joined by ``/`` ("outer/probe").
 
     Example:
         >>> import jax, jaxnets as jn
@@ -64,7 +101,18 @@ def current_path() -> str:
 
 
 def init_child(name: str, layer: Layer, key: Array, spec: Spec, leaf: bool | None = None):
-    """Initialise ``layer`` as child ``name`` of a combinator: key, path and errors."""
+    """Initialise ``layer`` as child ``name`` of a combinator: key, path and errors.
+
+    Args:
+      name: the child's key in its parent; its key is derived from it (:func:`name_key`).
+      layer: the child layer.
+      key: the parent's key.
+      spec: the child's input spec.
+      leaf: whether summaries list it as a leaf (default: its kind is not a combinator).
+
+    Returns:
+      ``(output_spec, params, state)`` of the child; errors are prefixed with ``name``.
+    """
     token = _PATH.set(_PATH.get() + (name,))
     records = _RECORDER.get()
     slot = 0
@@ -91,7 +139,20 @@ def init_child(name: str, layer: Layer, key: Array, spec: Spec, leaf: bool | Non
 
 def apply_child(name: str, layer: Layer, params: Params, state: State, x, key, train):
     """Apply child ``name``: its sub-dicts, its key, its path and errors prefixed with its
-    name."""
+    name.
+
+    Args:
+      name: the child's key in its parent.
+      layer: the child layer.
+      params: the parent's params; the child gets ``params[name]`` (``{}`` if absent).
+      state: the parent's state; the child gets ``state[name]`` (``{}`` if absent).
+      x: the child's input.
+      key: the parent's key (or None); the child gets one derived from ``name``.
+      train: whether in training mode.
+
+    Returns:
+      ``(y, new_state)`` of the child.
+    """
     token = _PATH.set(_PATH.get() + (name,))
     try:
         with _prefix_errors(name):
@@ -110,8 +171,17 @@ def _store(tree: dict, name: str, value: dict) -> None:
 def init_children(
     children: Sequence[tuple[str, Layer]], key: Array, specs: Sequence[Spec]
 ) -> tuple[list[Spec], Params, State]:
-    """Initialise each child on its own input spec; returns their output specs and the
-    params and state dicts keyed by child name (children without any are left out)."""
+    """Initialise each child on its own input spec.
+
+    Args:
+      children: ``(name, layer)`` pairs.
+      key: the parent's key (each child derives its own from its name).
+      specs: one input spec per child.
+
+    Returns:
+      ``(output_specs, params, state)``: the list of output specs and the params and state
+      dicts keyed by child name (children without any are left out).
+    """
     params: Params = {}
     state: State = {}
     outs = []
@@ -131,7 +201,20 @@ def apply_children(
     key,
     train,
 ) -> tuple[list[Any], State]:
-    """Apply each child to its own input; returns the outputs and the new state dict."""
+    """Apply each child to its own input.
+
+    Args:
+      children: ``(name, layer)`` pairs.
+      params: the parent's params, keyed by child name.
+      state: the parent's state, keyed by child name.
+      xs: one input per child.
+      key: the parent's key (or None).
+      train: whether in training mode.
+
+    Returns:
+      ``(outputs, new_state)``: the list of outputs and the new state dict keyed by child
+      name (children without state left out).
+    """
     new_state: State = {}
     outs = []
     for (child_name, child), x in zip(children, xs, strict=True):

@@ -52,6 +52,16 @@ def _as_named_layers(layers: Sequence[Layer | tuple[str, Layer]], where: str) ->
 def named(name: str, layer: Layer) -> Layer:
     """Store ``layer`` under ``name`` in its parent combinator.
 
+    Args:
+      name: the key of the layer in its parent (non-empty, without ``/``).
+      layer: the layer.
+
+    Returns:
+      A copy of ``layer`` with that name.
+
+    Raises:
+      TypeError: when ``layer`` is not a :class:`Layer`.
+
     Example:
         >>> import jaxnets as jn
         >>> jn.named("logits", jn.Dense(10)).name
@@ -67,6 +77,13 @@ def serial(*layers: Layer | tuple[str, Layer], name: str | None = None) -> Layer
 
     Children are stored under their names (``Dense`` -> ``dense_0``, ``dense_1``...),
     or under the names given as ``(name, layer)`` pairs.
+
+    Args:
+      *layers: the layers in order, each a :class:`Layer` or a ``(name, layer)`` pair.
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer; its params and state are the children's, keyed by child name.
 
     Example:
         >>> import jax, jaxnets as jn
@@ -99,6 +116,13 @@ def serial(*layers: Layer | tuple[str, Layer], name: str | None = None) -> Layer
 
 def parallel(*layers: Layer | tuple[str, Layer], name: str | None = None) -> Layer:
     """Apply the i-th layer to the i-th element of a tuple input; returns a tuple.
+
+    Args:
+      *layers: one layer (or ``(name, layer)`` pair) per element of the input.
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer; its params and state are the children's, keyed by child name.
 
     Example:
         >>> import jax, jaxnets as jn
@@ -137,7 +161,14 @@ def stateless(
 ) -> Layer:
     """A parameter-free layer from a pure function ``fn(x) -> y`` (mode-independent).
 
-    ``check(input_spec)`` may validate the input at init and raise a LayerError.
+    Args:
+      kind: the layer type shown in summaries and errors.
+      fn: the function; the key and the training flag are ignored.
+      name: the key of the layer in its parent.
+      check: called with the input spec at init, to validate it (raise a LayerError).
+
+    Returns:
+      The layer (no params, no state).
     """
 
     def apply(params, state, x, *, key=None, train):
@@ -155,6 +186,13 @@ def stateless(
 def Lambda(fn: Callable[[Any], Any], name: str | None = None) -> Layer:
     """A layer from any pure function of the input.
 
+    Args:
+      fn: the function ``fn(x) -> y``.
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer (no params).
+
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn
         >>> double = jn.Lambda(lambda x: 2 * x)
@@ -165,7 +203,18 @@ def Lambda(fn: Callable[[Any], Any], name: str | None = None) -> Layer:
 
 
 def fan_out(n: int, name: str | None = None) -> Layer:
-    """Copy the input into a tuple of ``n`` identical branches."""
+    """Copy the input into a tuple of ``n`` identical branches.
+
+    Args:
+      n: the number of copies (at least 1).
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer (no params).
+
+    Raises:
+      ValueError: when ``n < 1``.
+    """
     if n < 1:
         raise ValueError(f"fan_out: n must be >= 1, got {n}")
     return stateless("FanOut", lambda x: (x,) * n, name=name)
@@ -180,7 +229,15 @@ def _check_tuple(kind: str):
 
 
 def fan_in_concat(axis: int = -1, name: str | None = None) -> Layer:
-    """Concatenate a tuple of inputs along ``axis`` (channels by default)."""
+    """Concatenate a tuple of inputs along ``axis`` (channels by default).
+
+    Args:
+      axis: the axis to join along; the inputs must agree on every other axis.
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer (no params); init raises a LayerError for mismatched inputs.
+    """
 
     def check(spec):
         _check_tuple("FanInConcat")(spec)
@@ -205,7 +262,14 @@ def fan_in_concat(axis: int = -1, name: str | None = None) -> Layer:
 
 
 def fan_in_sum(name: str | None = None) -> Layer:
-    """Sum a tuple of inputs of the same shape elementwise."""
+    """Sum a tuple of inputs of the same shape elementwise.
+
+    Args:
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer (no params); init raises a LayerError for inputs of different shapes.
+    """
 
     def check(spec):
         _check_tuple("FanInSum")(spec)
@@ -229,6 +293,17 @@ def branches(
     """Run every branch on the same input and merge by ``"concat"`` (channels) or ``"sum"``.
 
     The building block of Inception modules; params are ``{branch_name: ...}``.
+
+    Args:
+      *layers: the branches, each a :class:`Layer` or a ``(name, layer)`` pair.
+      merge: "concat" (along the last axis) or "sum".
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer.
+
+    Raises:
+      ValueError: for any other ``merge``.
     """
     if merge not in ("concat", "sum"):
         raise ValueError(f"branches: merge must be 'concat' or 'sum', got {merge!r}")
@@ -253,6 +328,14 @@ def residual(layer: Layer, shortcut: Layer | None = None, name: str | None = Non
     """``y = layer(x) + shortcut(x)``; the shortcut is the identity unless given.
 
     Params are ``{"main": ..., "shortcut": ...}``.
+
+    Args:
+      layer: the main branch.
+      shortcut: a layer for the other branch (e.g. a projection); None is the identity.
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer; init raises a LayerError when the branches' output shapes differ.
 
     Example:
         >>> import jax, jaxnets as jn
@@ -287,6 +370,3 @@ def residual(layer: Layer, shortcut: Layer | None = None, name: str | None = Non
         return y + z, new_state
 
     return Layer(init, apply, "residual", name)
-
-
-# --------------------------------------------------------------------------- utilities

@@ -70,12 +70,34 @@ def _prefix_errors(path: str) -> contextlib.AbstractContextManager:
 
 
 def layer_error(kind: str, message: str) -> LayerError:
-    """A ValueError for layer ``kind`` (the path is prefixed by the combinators)."""
+    """A ValueError for layer ``kind`` (the path is prefixed by the combinators).
+
+    Args:
+      kind: the layer type, put first in the message.
+      message: what is wrong.
+
+    Returns:
+      The :class:`LayerError`, for the caller to raise.
+    """
     return LayerError(f"{kind}: {message}")
 
 
 def param(params: Mapping[str, Any], name: str, kind: str, shape: tuple[int, ...] | None = None):
-    """Fetch ``params[name]`` with a clear error if it is missing or mis-shaped."""
+    """Fetch ``params[name]`` with a clear error if it is missing or mis-shaped.
+
+    Args:
+      params: the layer's params dict.
+      name: the parameter's key.
+      kind: the layer type, for the error message.
+      shape: the expected shape (None: not checked).
+
+    Returns:
+      ``params[name]``.
+
+    Raises:
+      LayerError: when the entry is missing (or ``params`` is not a mapping) or its
+        shape is not ``shape``.
+    """
     if not isinstance(params, Mapping) or name not in params:
         got = sorted(params) if isinstance(params, Mapping) else type(params).__name__
         raise layer_error(kind, f"missing parameter '{name}'; the params given have keys {got}")

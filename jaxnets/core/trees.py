@@ -13,18 +13,43 @@ from jaxnets.core.specs import as_spec
 
 
 def init_model(model: Layer, key: Array, input_spec: SpecLike):
-    """``model.init`` with errors prefixed by the model's name or kind."""
+    """``model.init`` with errors prefixed by the model's name or kind.
+
+    Args:
+      model: the model.
+      key: the PRNG key for the initialisers.
+      input_spec: anything :func:`as_spec` accepts.
+
+    Returns:
+      ``(output_spec, params, state)``.
+    """
     with _prefix_errors(model.name or model.kind):
         return model.init(key, as_spec(input_spec))
 
 
 def count_params(tree: PyTree) -> int:
-    """Total number of scalars in a pytree of arrays or ShapeDtypeStructs."""
+    """Total number of scalars in a pytree of arrays or ShapeDtypeStructs.
+
+    Args:
+      tree: the pytree; leaves without a ``shape`` are not counted.
+
+    Returns:
+      The sum of the leaves' sizes.
+    """
     return sum(math.prod(x.shape) for x in jax.tree.leaves(tree) if hasattr(x, "shape"))
 
 
 def shape_tree(model: Layer, input_spec: SpecLike, key: Array | None = None):
-    """``(output_spec, params, state)`` as ShapeDtypeStructs, without allocating weights."""
+    """``(output_spec, params, state)`` as ShapeDtypeStructs, without allocating weights.
+
+    Args:
+      model: the model.
+      input_spec: anything :func:`as_spec` accepts.
+      key: the PRNG key (default ``jax.random.key(0)``).
+
+    Returns:
+      ``(output_spec, params, state)``, every leaf a ShapeDtypeStruct.
+    """
     key = jax.random.key(0) if key is None else key
     spec = as_spec(input_spec)
     return jax.eval_shape(lambda k: model.init(k, spec), key)
@@ -50,7 +75,14 @@ def path_str(path: Any) -> str:
 def check_tree_matches(expected: PyTree, actual: PyTree, what: str = "params") -> None:
     """Check ``actual`` has the keys, shapes and dtypes of ``expected``.
 
-    Raises a ValueError naming the first mismatching path and both shapes.
+    Args:
+      expected: the reference tree (arrays or ShapeDtypeStructs).
+      actual: the tree to check.
+      what: the name put first in error messages.
+
+    Raises:
+      ValueError: naming the first missing or mismatching path (with both shapes or
+        dtypes), or up to five entries ``expected`` does not have.
     """
     exp = dict(jax.tree_util.tree_flatten_with_path(expected)[0])
     act = dict(jax.tree_util.tree_flatten_with_path(actual)[0])
