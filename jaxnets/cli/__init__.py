@@ -53,10 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     Python), it never restarts the process.
 
     Args:
-        argv: the command line without the program name.
+      argv: the command line without the program name.
 
     Returns:
-        The exit status, 0; bad options and errors raise SystemExit.
+      The exit status, 0; bad options and errors raise SystemExit.
 
     Example:
         >>> import tempfile

@@ -19,8 +19,11 @@ def use_cache(args: argparse.Namespace) -> None:
     """Turn on the persistent compilation cache, unless ``--no-compile-cache``.
 
     Args:
-        args: the options ``no_compile_cache`` and ``compile_cache`` (the folder, or None
-            for the default).
+      args: the parsed options; reads ``no_compile_cache`` and ``compile_cache`` (the
+        folder, or None for :func:`jaxnets.train.cache.default_cache_dir`).
+
+    Returns:
+      None; the cache is set in JAX's global config.
     """
     if args.no_compile_cache:
         return
@@ -35,12 +38,12 @@ def build_optimizer(config: dict[str, Any], steps_per_epoch: int) -> optax.Gradi
     It is built the same way for training and for restoring the run's checkpoints.
 
     Args:
-        config: the run's options (``optimizer``, ``lr``, ``schedule``, ``epochs``,
-            ``warmup_epochs``, ``weight_decay``, ``freeze``, ``clip_norm``, ``accumulate``).
-        steps_per_epoch: batches per epoch.
+      config: the run's options (``optimizer``, ``lr``, ``schedule``, ``epochs``,
+        ``warmup_epochs``, ``weight_decay``, ``freeze``, ``clip_norm``, ``accumulate``).
+      steps_per_epoch: batches per epoch.
 
     Returns:
-        The optimizer.
+      The optimizer.
     """
     from jaxnets.optim import make_optimizer, schedule
 
@@ -72,16 +75,16 @@ def write_plots(
     """Write the run's plots to ``out/plots``.
 
     Args:
-        out: the run's folder.
-        model: the trained model.
-        ts: its train state.
-        test: the test set, predicted for the confusion matrix and the image grid.
-        history: the metrics per epoch, for the curves (none when empty).
-        precision: the compute dtype of the predictions.
+      out: the run's folder.
+      model: the trained model.
+      ts: its train state.
+      test: the test set, predicted for the confusion matrix and the image grid.
+      history: the metrics per epoch, for the curves (none when empty).
+      precision: the compute dtype of the predictions.
 
     Returns:
-        The paths written, by plot: ``curves``, ``confusion``, ``predictions`` (images
-        only) and ``filters`` (models with a first convolution only).
+      The paths written, by plot: ``curves``, ``confusion``, ``predictions`` (images
+      only) and ``filters`` (models with a first convolution only).
     """
     import numpy as np
 
@@ -113,5 +116,12 @@ def write_plots(
 
 
 def format_metrics(metrics: dict[str, float]) -> str:
-    """``test_<name>=<value>`` of each metric, two spaces apart."""
+    """``test_<name>=<value>`` of each metric, two spaces apart.
+
+    Args:
+      metrics: the test metrics by name.
+
+    Returns:
+      One line of text, each value with four decimals.
+    """
     return "  ".join(f"test_{k}={v:.4f}" for k, v in metrics.items())

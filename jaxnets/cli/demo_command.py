@@ -9,10 +9,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run :func:`jaxnets.demo.run_demo` with the command's options.
 
     Args:
-        args: the options of ``jaxnets demo``.
+      args: the options of ``jaxnets demo``.
 
     Returns:
-        The exit status, 0.
+      The exit status, 0.
     """
     from jaxnets.demo import run_demo
 

@@ -14,10 +14,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Print a run's test metrics and write its confusion matrix and predictions to RUN/plots.
 
     Args:
-        args: the options of ``jaxnets evaluate``.
+      args: the options of ``jaxnets evaluate``.
 
     Returns:
-        The exit status, 0.
+      The exit status, 0.
     """
     from jaxnets.data import steps_per_epoch
     from jaxnets.train import evaluate, make_eval_step

@@ -190,8 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of the ``jaxnets`` command.
 
     Returns:
-        A parser with the subcommands ``train``, ``evaluate``, ``summary`` and ``demo``;
-        the chosen one is in ``command``.
+      A parser with the subcommands ``train``, ``evaluate``, ``summary`` and ``demo``;
+      the chosen one is in ``command``.
     """
     parser = argparse.ArgumentParser(
         prog="jaxnets", description="jaxnets: functional neural networks for JAX."

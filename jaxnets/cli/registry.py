@@ -19,7 +19,7 @@ def model_registry() -> dict[str, Callable]:
     """Every model constructor exported by :mod:`jaxnets.models`, by name.
 
     Returns:
-        ``{name: constructor}`` for the public callables of :mod:`jaxnets.models`.
+      ``{name: constructor}`` for the public callables of :mod:`jaxnets.models`.
     """
     from jaxnets import models
 
@@ -48,13 +48,13 @@ def build_model(name: str, num_classes: int, model_args: Sequence[str] = ()) -> 
     """``jaxnets.models.<name>(num_classes=..., **model_args)`` with clear errors.
 
     Args:
-        name: a constructor of :func:`model_registry`.
-        num_classes: passed as ``num_classes=`` when the constructor takes it (and
-            ``model_args`` does not set it).
-        model_args: ``NAME=VALUE`` items, each value a Python literal or a bare word.
+      name: a constructor of :func:`model_registry`.
+      num_classes: passed as ``num_classes=`` when the constructor takes it (and
+        ``model_args`` does not set it).
+      model_args: ``NAME=VALUE`` items, each value a Python literal or a bare word.
 
     Returns:
-        The model.
+      The model.
     """
     registry = model_registry()
     if name not in registry:
@@ -73,11 +73,11 @@ def load_dataset(name: str, data_dir: str | None = None) -> tuple[ArrayDataset, 
     """``(train, test)`` ArrayDatasets of a data set in :data:`DATASETS`.
 
     Args:
-        name: one of :data:`DATASETS`.
-        data_dir: the folder of the MNIST IDX or CIFAR-10 batch files (those data sets only).
+      name: one of :data:`DATASETS`.
+      data_dir: the folder of the MNIST IDX or CIFAR-10 batch files (those data sets only).
 
     Returns:
-        The train and test sets.
+      The train and test sets.
     """
     from jaxnets import data
 
@@ -103,11 +103,11 @@ def resize_images(dataset: ArrayDataset, size: int) -> ArrayDataset:
     """``dataset`` with images ``(N, H, W, C)`` resized bilinearly to ``size`` x ``size``.
 
     Args:
-        dataset: a data set of images ``(N, H, W, C)``.
-        size: the new height and width.
+      dataset: a data set of images ``(N, H, W, C)``.
+      size: the new height and width.
 
     Returns:
-        The resized data set, inputs float32, labels unchanged.
+      The resized data set, inputs float32, labels unchanged.
     """
     import jax
     import numpy as np
@@ -141,11 +141,11 @@ def prepare(
     model needs larger images.
 
     Args:
-        args: the options ``model``, ``model_arg``, ``dataset``, ``data_dir``, ``resize``,
-            ``batch_size`` and ``quiet``.
+      args: the options ``model``, ``model_arg``, ``dataset``, ``data_dir``, ``resize``,
+        ``batch_size`` and ``quiet``.
 
     Returns:
-        ``(model, train, test, num_classes, resize)``; ``resize`` None when not resized.
+      ``(model, train, test, num_classes, resize)``; ``resize`` None when not resized.
     """
     train, test = load_dataset(args.dataset, args.data_dir)
     num_classes = int(max(train.labels.max(), test.labels.max())) + 1

@@ -11,10 +11,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
     """Print the summary table of ``--model`` on ``--input-shape`` or ``--dataset``'s inputs.
 
     Args:
-        args: the options of ``jaxnets summary``.
+      args: the options of ``jaxnets summary``.
 
     Returns:
-        The exit status, 0.
+      The exit status, 0.
     """
     from jaxnets.summary import summary
 

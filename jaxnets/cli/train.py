@@ -57,10 +57,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train a model and write its config, metrics, checkpoints, plots and results to ``--out``.
 
     Args:
-        args: the options of ``jaxnets train``.
+      args: the options of ``jaxnets train``.
 
     Returns:
-        The exit status, 0.
+      The exit status, 0.
     """
     from jaxnets.data import steps_per_epoch
     from jaxnets.train import evaluate, make_eval_step

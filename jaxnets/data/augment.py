@@ -97,11 +97,19 @@ def random_crop(
     """Pad each image by ``padding`` pixels on every side, then crop back to its size at a
     uniform random offset: a random shift of up to ``padding`` pixels in each direction.
 
-    ``padding`` is an int or ``(pad_h, pad_w)``; ``pad_mode`` is a ``jnp.pad`` mode
-    (``"constant"`` pads zeros; ``"reflect"`` and ``"edge"`` avoid black borders). Output
-    pixel ``(i, j)`` of an example is padded pixel ``(i + oy, j + ox)`` with ``oy`` drawn
-    uniformly from ``0..2 * pad_h`` (and ``ox`` likewise), so the content moves by
+    Output pixel ``(i, j)`` of an example is padded pixel ``(i + oy, j + ox)`` with ``oy``
+    drawn uniformly from ``0..2 * pad_h`` (and ``ox`` likewise), so the content moves by
     ``pad_h - oy`` rows. CIFAR's standard augmentation is ``padding=4`` with a flip.
+
+    Args:
+      key: the PRNG key, split over the examples.
+      images: the batch, ``(N, H, W, C)``.
+      padding: the pixels added on each side, an int or ``(pad_h, pad_w)``, each >= 0.
+      pad_mode: a ``jnp.pad`` mode from ``PAD_MODES``; ``"constant"`` pads zeros, while
+        ``"reflect"`` and ``"edge"`` avoid black borders.
+
+    Returns:
+      The shifted images, of the input's shape and dtype.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn
@@ -122,6 +130,15 @@ def random_translate(
     ``-max_shift..max_shift`` along height and width, filling the uncovered border with
     ``fill``.
 
+    Args:
+      key: the PRNG key, split over the examples.
+      images: the batch, ``(N, H, W, C)``.
+      max_shift: the largest shift, an int or ``(shift_h, shift_w)``, each >= 0.
+      fill: the value of the uncovered pixels.
+
+    Returns:
+      The shifted images, of the input's shape and dtype.
+
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn
         >>> y = jn.data.random_translate(jax.random.key(0), jnp.ones((8, 4, 4, 1)), 1)
@@ -138,6 +155,13 @@ def random_flip(key: Array, images: Array) -> Array:
 
     Do not use it for digits or text, whose mirror images are other symbols.
 
+    Args:
+      key: the PRNG key, split over the examples.
+      images: the batch, ``(N, H, W, C)``.
+
+    Returns:
+      The images, each flipped along the width axis or left as it was.
+
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn
         >>> jn.data.random_flip(jax.random.key(0), jnp.ones((2, 4, 4, 3))).shape
@@ -149,6 +173,14 @@ def random_flip(key: Array, images: Array) -> Array:
 
 def random_brightness(key: Array, images: Array, max_delta: float) -> Array:
     """Add one uniform random offset in ``[-max_delta, max_delta]`` to each image.
+
+    Args:
+      key: the PRNG key, split over the examples.
+      images: the batch, ``(N, H, W, C)``, floating point.
+      max_delta: the largest offset, >= 0.
+
+    Returns:
+      The images, of the input's shape and dtype (not clipped).
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn
@@ -164,7 +196,15 @@ def random_brightness(key: Array, images: Array, max_delta: float) -> Array:
 
 def random_contrast(key: Array, images: Array, strength: float) -> Array:
     """Scale each image's deviation from its per-channel mean by a uniform random factor
-    in ``[1 - strength, 1 + strength]`` (``strength`` in [0, 1)).
+    in ``[1 - strength, 1 + strength]``.
+
+    Args:
+      key: the PRNG key, split over the examples.
+      images: the batch, ``(N, H, W, C)``, floating point.
+      strength: how far the factor may stray from 1, in [0, 1).
+
+    Returns:
+      The images, of the input's shape and dtype (not clipped).
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn
@@ -208,6 +248,16 @@ def augmentation(
 
     Each example's key is split once into one key per transform, so enabling a transform
     does not change the random draws of the others.
+
+    Args:
+      crop_padding: the padding of the random shift, an int or a pair (0: no shift).
+      pad_mode: the ``jnp.pad`` mode of that padding (see :func:`random_crop`).
+      flip: whether to flip left-right at random.
+      brightness: the ``max_delta`` of :func:`random_brightness` (0: off).
+      contrast: the ``strength`` of :func:`random_contrast` (0: off).
+
+    Returns:
+      The function ``augment(key, images)``, which can be jitted.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn
@@ -253,9 +303,20 @@ def Augment(
     """A layer that augments its input images in training and is the identity in inference.
 
     Put it first in a model so the train step augments every batch on the device, with the
-    step's key: ``serial(Augment(crop_padding=1), Conv(32, 3), ...)``. The arguments are
-    those of :func:`augmentation`. Like Dropout, training needs ``key=`` and inference
-    (``train=False``) leaves the input untouched. No parameters, no state.
+    step's key: ``serial(Augment(crop_padding=1), Conv(32, 3), ...)``. Like Dropout,
+    training needs ``key=`` and inference (``train=False``) leaves the input untouched.
+
+    Args:
+      crop_padding: the padding of the random shift, an int or a pair (0: no shift).
+      pad_mode: the ``jnp.pad`` mode of that padding (see :func:`random_crop`).
+      flip: whether to flip left-right at random.
+      brightness: the ``max_delta`` of :func:`random_brightness` (0: off).
+      contrast: the ``strength`` of :func:`random_contrast` (0: off).
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer (no params, no state); it takes images ``(N, H, W, C)`` and at least one
+      transform must be enabled.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn

@@ -42,7 +42,16 @@ class ArrayDataset(NamedTuple):
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
-    """The shuffled example order of ``epoch``: a pure function of (seed, epoch)."""
+    """The shuffled example order of ``epoch``: a pure function of (seed, epoch).
+
+    Args:
+      n: the number of examples.
+      seed: the run's seed.
+      epoch: the epoch, counted from 0.
+
+    Returns:
+      A permutation of ``0..n-1``.
+    """
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
@@ -59,7 +68,17 @@ def batches(
     """Training batches of one epoch: shuffled by ``(seed, epoch)``, the last partial
     batch dropped so every step has one shape (no recompilation).
 
-    ``start`` skips the first ``start`` batches (to resume mid-epoch).
+    Args:
+      data: the examples.
+      batch_size: examples per batch, >= 1.
+      seed: the seed of the shuffle.
+      epoch: the epoch whose order is used (see :func:`epoch_order`).
+      shuffle: False keeps the data's order.
+      drop_remainder: False also yields the last, smaller batch.
+      start: how many batches to skip at the start (to resume mid-epoch).
+
+    Yields:
+      ``(inputs, labels)`` per batch, as host arrays.
     """
     data.check()
     if batch_size < 1:
@@ -78,7 +97,16 @@ def batches(
 
 
 def steps_per_epoch(data: ArrayDataset, batch_size: int, drop_remainder: bool = True) -> int:
-    """How many batches :func:`batches` yields in one epoch."""
+    """How many batches :func:`batches` yields in one epoch.
+
+    Args:
+      data: the examples.
+      batch_size: examples per batch.
+      drop_remainder: whether the last, partial batch is dropped (as in :func:`batches`).
+
+    Returns:
+      The number of batches (0 when ``drop_remainder`` and the data is smaller than a batch).
+    """
     n = len(data)
     return n // batch_size if drop_remainder else -(-n // batch_size)
 
@@ -88,6 +116,14 @@ def eval_batches(
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Batches in order, each ``(inputs, labels, mask)``; the last is padded to
     ``batch_size`` with mask 0, so every example counts exactly once and shapes stay fixed.
+
+    Args:
+      data: the examples.
+      batch_size: examples per batch.
+
+    Yields:
+      ``(inputs, labels, mask)`` per batch; ``mask`` is float32, 1 for a real example and 0
+      for padding (zeros).
     """
     data.check()
     n = len(data)
@@ -121,13 +157,13 @@ def prefetch_to_device(iterator: Iterable[Any], size: int = 2, sharding: Any = N
     """Move the next ``size`` items to the device while the current one is used.
 
     Args:
-        iterator: the items, each a pytree of arrays.
-        size: how many items are moved ahead of the one in use.
-        sharding: where to put them (``jax.device_put``'s device or sharding); default
-            the default device.
+      iterator: the items, each a pytree of arrays.
+      size: how many items are moved ahead of the one in use.
+      sharding: where to put them (``jax.device_put``'s device or sharding); default
+        the default device.
 
     Returns:
-        An iterator over the items on the device, in order.
+      An iterator over the items on the device, in order.
 
     Example:
         >>> import numpy as np, jaxnets as jn

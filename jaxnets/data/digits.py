@@ -13,6 +13,9 @@ def load_digits() -> tuple[ArrayDataset, ArrayDataset]:
     shuffle=False)`` in scikit-learn's example. Images are ``(N, 8, 8, 1)`` float32 in
     [0, 1], labels int32 in 0..9. The data ships with scikit-learn: nothing is downloaded.
 
+    Returns:
+      ``(train, test)``, two :class:`ArrayDataset`.
+
     Example:
         >>> train, test = load_digits()
         >>> train.inputs.shape, len(test)

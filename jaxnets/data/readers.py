@@ -63,8 +63,15 @@ def _read_bytes(path: str) -> bytes:
 def read_idx(path: str) -> np.ndarray:
     """Read one IDX file (gzipped or not) into an array of its shape and native-endian dtype.
 
-    Raises a ValueError for a wrong magic number, an unknown type code, or a file shorter
-    or longer than its header says.
+    Args:
+      path: the file; gzipped content is recognised by its magic bytes, not its name.
+
+    Returns:
+      The values, shaped as the header says.
+
+    Raises:
+      ValueError: for a wrong magic number, an unknown type code, or a file shorter or
+        longer than its header says.
 
     Example:
         >>> import os, tempfile, numpy as np
@@ -131,6 +138,16 @@ def load_mnist(data_dir: str, *, normalize: bool = True) -> tuple[ArrayDataset, 
     ``(N, 28, 28, 1)``: float32 in [0, 1] if ``normalize``, else the raw uint8; labels
     int32 in 0..9. The official split: 60,000 training and 10,000 test images.
 
+    Args:
+      data_dir: the folder that holds the four files.
+      normalize: scale the pixels to float32 in [0, 1]; False keeps them uint8.
+
+    Returns:
+      ``(train, test)``, two :class:`ArrayDataset`.
+
+    Raises:
+      FileNotFoundError: when a file is missing (nothing is downloaded).
+
     Example:
         >>> load_mnist("no/such/folder")
         Traceback (most recent call last):
@@ -145,6 +162,13 @@ def load_fashion_mnist(
 ) -> tuple[ArrayDataset, ArrayDataset]:
     """Fashion-MNIST from ``data_dir``: the same IDX file names and format as MNIST
     (see :func:`load_mnist`); labels are the ten clothing classes.
+
+    Args:
+      data_dir: the folder that holds the four files.
+      normalize: scale the pixels to float32 in [0, 1]; False keeps them uint8.
+
+    Returns:
+      ``(train, test)``, two :class:`ArrayDataset` of ``(N, 28, 28, 1)`` images.
     """
     return _load_idx_set(data_dir, normalize, "Fashion-MNIST")
 
@@ -166,6 +190,15 @@ def _load_idx_set(data_dir: str, normalize: bool, what: str) -> tuple[ArrayDatas
 
 def read_cifar10_batch(path: str) -> tuple[np.ndarray, np.ndarray]:
     """One CIFAR-10 binary batch file as ``(images uint8 (N, 32, 32, 3), labels int32)``.
+
+    Args:
+      path: the ``.bin`` file (not gzipped).
+
+    Returns:
+      ``(images, labels)``, the images channels-last.
+
+    Raises:
+      ValueError: for a size that is not a whole number of records, or a label above 9.
 
     Example:
         >>> import os, tempfile, numpy as np
@@ -196,10 +229,19 @@ def read_cifar10_batch(path: str) -> tuple[np.ndarray, np.ndarray]:
 def load_cifar10(data_dir: str, *, normalize: bool = True) -> tuple[ArrayDataset, ArrayDataset]:
     """CIFAR-10 (binary version) from ``data_dir`` as ``(train, test)``.
 
-    ``data_dir`` is the extracted ``cifar-10-batches-bin`` folder or the folder that
-    contains it. Images are ``(N, 32, 32, 3)`` channels-last: float32 in [0, 1] if
-    ``normalize``, else the raw uint8; labels int32 (see ``CIFAR10_CLASSES``). 50,000
-    training images from ``data_batch_1..5.bin``, 10,000 test images from ``test_batch.bin``.
+    Images are ``(N, 32, 32, 3)`` channels-last: float32 in [0, 1] if ``normalize``, else
+    the raw uint8; labels int32 (see ``CIFAR10_CLASSES``). 50,000 training images from
+    ``data_batch_1..5.bin``, 10,000 test images from ``test_batch.bin``.
+
+    Args:
+      data_dir: the ``cifar-10-batches-bin`` folder, or the folder that contains it.
+      normalize: scale the pixels to float32 in [0, 1]; False keeps them uint8.
+
+    Returns:
+      ``(train, test)``, two :class:`ArrayDataset`.
+
+    Raises:
+      FileNotFoundError: when one of the six batch files is missing.
     """
     nested = os.path.join(data_dir, CIFAR10_FOLDER)
     folder = nested if os.path.isdir(nested) else data_dir

@@ -10,6 +10,13 @@ from jaxnets.data.dataset import ArrayDataset
 def xor(repeat: int = 1) -> ArrayDataset:
     """The four XOR points (label = x1 xor x2), each repeated ``repeat`` times.
 
+    Args:
+      repeat: how many copies of the four points.
+
+    Returns:
+      An :class:`ArrayDataset` of ``4 * repeat`` float32 points ``(x1, x2)`` in {0, 1}
+      and int32 labels, the four points in turn.
+
     Example:
         >>> xor().labels.tolist()
         [0, 1, 1, 0]
@@ -23,6 +30,17 @@ def two_spirals(
     n: int = 400, noise: float = 0.1, turns: float = 1.5, seed: int = 0
 ) -> ArrayDataset:
     """Two interleaved spirals in the plane, ``n`` points each half, labels 0 and 1.
+
+    Args:
+      n: points per spiral.
+      noise: the standard deviation of the Gaussian noise on each coordinate, in units of
+        the gap between neighbouring arms (the spirals reach radius 1).
+      turns: how many turns each spiral makes.
+      seed: the seed of the points, the noise and the order.
+
+    Returns:
+      An :class:`ArrayDataset` of ``2 * n`` float32 points ``(x, y)`` and int32 labels,
+      shuffled.
 
     Example:
         >>> two_spirals(100).inputs.shape

@@ -30,7 +30,14 @@ UNKNOWN = "\ufffd"
 
 def stdlib_corpus(max_chars: int = 2_000_000) -> str:
     """The first ``max_chars`` characters of the standard library's top-level ``.py`` files,
-    concatenated in sorted file-name order (deterministic for a given Python)."""
+    concatenated in sorted file-name order (deterministic for a given Python).
+
+    Args:
+      max_chars: the most characters to return, >= 1.
+
+    Returns:
+      The text (shorter when the files hold less).
+    """
     if max_chars < 1:
         raise ValueError(f"stdlib_corpus: max_chars must be >= 1, got {max_chars}")
     root = Path(sysconfig.get_paths()["stdlib"])
@@ -49,7 +56,19 @@ def stdlib_corpus(max_chars: int = 2_000_000) -> str:
 
 
 def load_text(path: str | Path | None = None, max_chars: int | None = None) -> str:
-    """The text of ``path`` (UTF-8), or the standard-library corpus when ``path`` is None."""
+    """The text of ``path`` (UTF-8), or the standard-library corpus when ``path`` is None.
+
+    Args:
+      path: the text file; undecodable bytes become U+FFFD. None: :func:`stdlib_corpus`.
+      max_chars: keep the first ``max_chars`` characters; None keeps a whole file, or the
+        corpus's default length.
+
+    Returns:
+      The text.
+
+    Raises:
+      ValueError: when the file is empty.
+    """
     if path is None:
         return stdlib_corpus() if max_chars is None else stdlib_corpus(max_chars)
     text = Path(path).read_text(encoding="utf-8", errors="replace")
@@ -60,7 +79,15 @@ def load_text(path: str | Path | None = None, max_chars: int | None = None) -> s
 
 def split_text(text: str, val_fraction: float = 0.1) -> tuple[str, str]:
     """``(train, val)``: the last ``val_fraction`` of the text is held out (no shuffling,
-    so no training window overlaps the held-out text)."""
+    so no training window overlaps the held-out text).
+
+    Args:
+      text: the whole text.
+      val_fraction: the share held out, in (0, 1).
+
+    Returns:
+      ``(train, val)``, the two parts in order.
+    """
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"split_text: val_fraction must lie in (0, 1), got {val_fraction}")
     cut = round(len(text) * (1.0 - val_fraction))
@@ -109,6 +136,14 @@ def tbptt_windows(ids: np.ndarray, batch_size: int, seq_len: int) -> Windows:
 
     The tail that does not fill a whole window in every stream is dropped (fewer than
     ``batch_size * seq_len + 1`` characters).
+
+    Args:
+      ids: the encoded text, any shape (flattened).
+      batch_size: the number of streams, >= 1.
+      seq_len: the characters per window, >= 1.
+
+    Returns:
+      The :class:`Windows`, int32, each array ``(steps, batch_size, seq_len)``.
     """
     ids = np.asarray(ids, np.int32).reshape(-1)
     if batch_size < 1 or seq_len < 1:
@@ -140,6 +175,16 @@ def bigram_bits_per_char(
     """Bits per character of an add-``alpha`` smoothed bigram model estimated on
     ``train_ids``, averaged over the pairs ``inputs[i] -> targets[i]`` (the held-out text
     ``val`` gives ``inputs=val[:-1], targets=val[1:]``; TBPTT windows give their own).
+
+    Args:
+      train_ids: the encoded training text; its consecutive pairs are counted.
+      vocab_size: the number of ids (each id must be below it).
+      inputs: the ids that are given, any shape.
+      targets: the ids to predict, the shape of ``inputs``.
+      alpha: the pseudo-count added to every pair, > 0.
+
+    Returns:
+      The mean negative log2-probability of the targets.
 
     Example:
         >>> import numpy as np

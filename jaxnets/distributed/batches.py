@@ -25,12 +25,12 @@ def valid_batch_sizes(devices: int, near: int, count: int = 2) -> list[int]:
     """Batch sizes that split evenly over ``devices``.
 
     Args:
-        devices: the number of devices.
-        near: the batch size asked for.
-        count: how many sizes to give on each side of ``near`` (at most).
+      devices: the number of devices.
+      near: the batch size asked for.
+      count: how many sizes to give on each side of ``near`` (at most).
 
     Returns:
-        The multiples of ``devices`` closest to ``near``, in increasing order.
+      The multiples of ``devices`` closest to ``near``, in increasing order.
 
     Example:
         >>> import jaxnets as jn
@@ -49,13 +49,13 @@ def check_batch_size(
     evenly over the devices of the data axis.
 
     Args:
-        batch_size: the number of examples of a batch.
-        mesh: a ``Mesh`` or a ``DataParallel`` plan.
-        per_process: the batch is this process's (training), so it must divide this
-            process's devices; ``False``: it is global (evaluation) and must divide all.
+      batch_size: the number of examples of a batch.
+      mesh: a ``Mesh`` or a ``DataParallel`` plan.
+      per_process: the batch is this process's (training), so it must divide this
+        process's devices; ``False``: it is global (evaluation) and must divide all.
 
     Returns:
-        None.
+      None.
 
     Example:
         >>> import jax, jaxnets as jn
@@ -90,15 +90,15 @@ def shard_batch(batch: Any, mesh: Mesh | DataParallel, *, per_process: bool = Tr
     With one process ``per_process`` makes no difference.
 
     Args:
-        batch: a pytree of arrays with the same leading (example) axis.
-        mesh: a ``Mesh`` or a ``DataParallel`` plan.
-        per_process: each process passes its own examples and the global batch is their
-            concatenation in process order (training); ``False``: every process passes
-            the same global batch (evaluation).
+      batch: a pytree of arrays with the same leading (example) axis.
+      mesh: a ``Mesh`` or a ``DataParallel`` plan.
+      per_process: each process passes its own examples and the global batch is their
+        concatenation in process order (training); ``False``: every process passes
+        the same global batch (evaluation).
 
     Returns:
-        ``batch`` with every array a global ``jax.Array`` split along the data axis.
-        Raises a ValueError if the batch does not split evenly over the devices.
+      ``batch`` with every array a global ``jax.Array`` split along the data axis.
+      Raises a ValueError if the batch does not split evenly over the devices.
 
     Example:
         >>> import numpy as np, jaxnets as jn
@@ -128,11 +128,11 @@ def pad_batch(batch: tuple, multiple: int) -> tuple:
     """Pad an evaluation batch with zero-mask examples; padded examples count zero times.
 
     Args:
-        batch: ``(inputs, labels, mask)`` with the example on the first axis.
-        multiple: the padded batch size is the next multiple of this.
+      batch: ``(inputs, labels, mask)`` with the example on the first axis.
+      multiple: the padded batch size is the next multiple of this.
 
     Returns:
-        The padded batch as NumPy arrays, or ``batch`` itself if no padding is needed.
+      The padded batch as NumPy arrays, or ``batch`` itself if no padding is needed.
 
     Example:
         >>> import numpy as np, jaxnets as jn
@@ -155,11 +155,11 @@ def eval_batch_size(batch_size: int, mesh: Mesh | DataParallel) -> int:
     last batch, which ``eval_batches`` pads with mask 0.
 
     Args:
-        batch_size: the batch size asked for.
-        mesh: a ``Mesh`` or a ``DataParallel`` plan.
+      batch_size: the batch size asked for.
+      mesh: a ``Mesh`` or a ``DataParallel`` plan.
 
     Returns:
-        ``batch_size`` rounded up to a multiple of the data axis size.
+      ``batch_size`` rounded up to a multiple of the data axis size.
 
     Example:
         >>> import jax, jaxnets as jn
@@ -180,13 +180,13 @@ def prefetch(
     :func:`shard_batch`.
 
     Args:
-        iterator: the batches, each a pytree of arrays.
-        mesh: a ``Mesh`` or a ``DataParallel`` plan.
-        size: how many batches are placed ahead of the one in use.
-        per_process: as for :func:`shard_batch`.
+      iterator: the batches, each a pytree of arrays.
+      mesh: a ``Mesh`` or a ``DataParallel`` plan.
+      size: how many batches are placed ahead of the one in use.
+      per_process: as for :func:`shard_batch`.
 
     Returns:
-        An iterator over the placed batches, in order.
+      An iterator over the placed batches, in order.
 
     Example:
         >>> import numpy as np, jaxnets as jn

@@ -30,13 +30,13 @@ def initialize(
     every process, and :func:`make_mesh` spans them.
 
     Args:
-        coordinator: ``host:port`` of process 0; default ``JAX_COORDINATOR_ADDRESS``.
-        num_processes: the number of processes; default ``JAX_NUM_PROCESSES``.
-        process_id: this process's index; default ``JAX_PROCESS_ID``.
-        **kwargs: passed on to ``jax.distributed.initialize``.
+      coordinator: ``host:port`` of process 0; default ``JAX_COORDINATOR_ADDRESS``.
+      num_processes: the number of processes; default ``JAX_NUM_PROCESSES``.
+      process_id: this process's index; default ``JAX_PROCESS_ID``.
+      **kwargs: passed on to ``jax.distributed.initialize``.
 
     Returns:
-        None.
+      None.
 
     Example:
         >>> import jaxnets as jn
@@ -70,12 +70,12 @@ def host_shard(
     the same number of steps.
 
     Args:
-        data: the whole data set, the same in every process.
-        process_index: this process's index; default ``jax.process_index()``.
-        process_count: the number of processes; default ``jax.process_count()``.
+      data: the whole data set, the same in every process.
+      process_index: this process's index; default ``jax.process_index()``.
+      process_count: the number of processes; default ``jax.process_count()``.
 
     Returns:
-        The examples of block ``process_index``.
+      The examples of block ``process_index``.
 
     Example:
         >>> import numpy as np, jaxnets as jn

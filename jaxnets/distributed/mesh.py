@@ -23,12 +23,12 @@ def make_mesh(devices: Sequence[jax.Device] | None = None, axis: str = DATA_AXIS
     """A one-axis mesh named ``axis`` over ``devices``.
 
     Args:
-        devices: the devices, each once; default every device of every process
-            (``jax.devices()``).
-        axis: the name of the mesh axis.
+      devices: the devices, each once; default every device of every process
+        (``jax.devices()``).
+      axis: the name of the mesh axis.
 
     Returns:
-        A ``jax.sharding.Mesh`` with one axis.
+      A ``jax.sharding.Mesh`` with one axis.
 
     Example:
         >>> import jax, jaxnets as jn
@@ -102,11 +102,11 @@ def as_plan(mesh: Mesh | DataParallel) -> DataParallel:
     """The placement plan of ``mesh``.
 
     Args:
-        mesh: a ``Mesh`` (replicated state, batch along its first axis) or a
-            ``DataParallel``, returned as is.
+      mesh: a ``Mesh`` (replicated state, batch along its first axis) or a
+        ``DataParallel``, returned as is.
 
     Returns:
-        A ``DataParallel`` whose axis is one of its mesh's axes.
+      A ``DataParallel`` whose axis is one of its mesh's axes.
 
     Example:
         >>> import jax, jaxnets as jn
@@ -135,12 +135,12 @@ def fully_sharded(mesh: Mesh, min_size: int = 2**14) -> DataParallel:
     mesh's data axis, so each of ``n`` devices holds about ``1/n`` of them.
 
     Args:
-        mesh: the mesh; its first axis is the data axis.
-        min_size: the fewest elements an array needs to be split; smaller ones are
-            replicated.
+      mesh: the mesh; its first axis is the data axis.
+      min_size: the fewest elements an array needs to be split; smaller ones are
+        replicated.
 
     Returns:
-        A ``DataParallel`` with ``fully_sharded=True``.
+      A ``DataParallel`` with ``fully_sharded=True``.
 
     Example:
         >>> import jax, jaxnets as jn

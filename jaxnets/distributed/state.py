@@ -23,11 +23,11 @@ def place_array(x: Any, sharding: NamedSharding) -> Any:
     same value.
 
     Args:
-        x: a ``jax.Array``, a PRNG key or host data.
-        sharding: where it goes.
+      x: a ``jax.Array``, a PRNG key or host data.
+      sharding: where it goes.
 
     Returns:
-        ``x`` as a ``jax.Array`` on ``sharding`` (``x`` itself if it is already there).
+      ``x`` as a ``jax.Array`` on ``sharding`` (``x`` itself if it is already there).
 
     Example:
         >>> import jax, numpy as np, jaxnets as jn
@@ -50,11 +50,11 @@ def state_shardings(tree: Any, mesh: Mesh | DataParallel) -> Any:
     """The sharding of every array of ``tree`` under the plan of ``mesh``.
 
     Args:
-        tree: a pytree of arrays (a train state, params, ...).
-        mesh: a ``Mesh`` or a ``DataParallel`` plan.
+      tree: a pytree of arrays (a train state, params, ...).
+      mesh: a ``Mesh`` or a ``DataParallel`` plan.
 
     Returns:
-        A pytree of ``NamedSharding`` with the structure of ``tree``.
+      A pytree of ``NamedSharding`` with the structure of ``tree``.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn
@@ -72,11 +72,11 @@ def place_state(tree: Any, mesh: Mesh | DataParallel) -> Any:
     With several processes every process must pass the same values (same seed).
 
     Args:
-        tree: a pytree of arrays (a train state, params, keys, ...).
-        mesh: a ``Mesh`` or a ``DataParallel`` plan.
+      tree: a pytree of arrays (a train state, params, keys, ...).
+      mesh: a ``Mesh`` or a ``DataParallel`` plan.
 
     Returns:
-        ``tree`` with every array on its sharding from :func:`state_shardings`.
+      ``tree`` with every array on its sharding from :func:`state_shardings`.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn
@@ -93,10 +93,10 @@ def bytes_per_device(tree: Any) -> dict[jax.Device, int]:
     """How many bytes of ``tree``'s arrays each addressable device holds.
 
     Args:
-        tree: a pytree of ``jax.Array``.
+      tree: a pytree of ``jax.Array``.
 
     Returns:
-        A dict from device to bytes held.
+      A dict from device to bytes held.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn

@@ -112,15 +112,15 @@ class SampleJudge:
         """Wrap a trained classifier; see the class docstring.
 
         Args:
-            features_net: the layer stored as ``"features"`` in the classifier.
-            head: the layer stored as ``"logits"`` (features to logits).
-            params: the classifier's params, ``{"features": ..., "logits": ...}``.
-            state: the classifier's state (``{}`` when it has none).
-            real_train: real images (in ``classifier_range``) the classifier trained on.
-            real_test: held-out real images with labels: the Fréchet reference set.
-            value_range: the ``(low, high)`` range of the images the judge is given.
-            classifier_range: the ``(low, high)`` range the classifier expects.
-            batch_size: images per jitted inference call.
+          features_net: the layer stored as ``"features"`` in the classifier.
+          head: the layer stored as ``"logits"`` (features to logits).
+          params: the classifier's params, ``{"features": ..., "logits": ...}``.
+          state: the classifier's state (``{}`` when it has none).
+          real_train: real images (in ``classifier_range``) the classifier trained on.
+          real_test: held-out real images with labels: the Fréchet reference set.
+          value_range: the ``(low, high)`` range of the images the judge is given.
+          classifier_range: the ``(low, high)`` range the classifier expects.
+          batch_size: images per jitted inference call.
         """
         if not isinstance(params, Mapping) or not {"features", "logits"} <= set(params):
             got = sorted(params) if isinstance(params, Mapping) else type(params).__name__
@@ -244,16 +244,16 @@ class SampleJudge:
         """All the scores of ``images`` (in ``value_range``) at once.
 
         Args:
-            images: ``(N, *image_shape)`` or ``(N, prod(image_shape))`` samples, N >= 2.
-            requested_labels: for a conditional generator, the ``(N,)`` classes asked for.
+          images: ``(N, *image_shape)`` or ``(N, prod(image_shape))`` samples, N >= 2.
+          requested_labels: for a conditional generator, the ``(N,)`` classes asked for.
 
         Returns:
-            A dict: ``inception_score``, ``confident_share`` (max probability > 0.9),
-            ``min_class_share`` and ``class_shares`` (a list of ``num_classes`` floats),
-            ``frechet`` (the samples' features vs the real test half's), ``frechet_real``
-            (the real training half vs the test half: the floor), and
-            ``conditional_accuracy`` when ``requested_labels`` is given. See
-            :mod:`jaxnets.gan.scores` for the definitions.
+          A dict: ``inception_score``, ``confident_share`` (max probability > 0.9),
+          ``min_class_share`` and ``class_shares`` (a list of ``num_classes`` floats),
+          ``frechet`` (the samples' features vs the real test half's), ``frechet_real``
+          (the real training half vs the test half: the floor), and
+          ``conditional_accuracy`` when ``requested_labels`` is given. See
+          :mod:`jaxnets.gan.scores` for the definitions.
         """
         features, probs = self._run(self._to_classifier(images))
         frechet = frechet_distance(features, self._test_features)
@@ -275,12 +275,18 @@ class SampleJudge:
 
 
 def digits_judge_trunk(*, width: int = 32, units: int = 128) -> Layer:
-    """The digits judge's feature net: the demo's CNN (:func:`jaxnets.demo.digits_cnn`) up to
-    its feature layer, with brightness and contrast jitter added to its random one-pixel
-    shifts (:class:`~jaxnets.data.Augment`, identity in inference): two 3x3 ReLU
-    convolutions of ``width``, 2x2 max pool, a 3x3 ReLU convolution of ``2 * width``, Dense
-    ``units`` with ReLU (the features) and dropout 0.25 (the identity in inference, so the
-    features are the Dense layer's ReLU output).
+    """The digits judge's feature net: :func:`jaxnets.demo.digits_cnn` without its logits, and
+    with brightness and contrast jitter added to its random one-pixel shifts. This
+    augmentation and the final dropout 0.25 are identities in inference, so the features are
+    then the ReLU output of the Dense layer.
+
+    Args:
+      width: the filters of the first two 3x3 convolutions (the third has ``2 * width``).
+      units: the size of the Dense feature layer.
+
+    Returns:
+      A :func:`~jaxnets.serial` named ``digits_judge_trunk``, output ``(batch, units)``;
+      its params are ``conv1``, ``conv2``, ``conv3`` and ``dense``.
 
     Example:
         >>> import jaxnets as jn
@@ -349,18 +355,18 @@ def train_digits_judge(
     CNN, and varies less between seeds (the figures are in ``benchmarks/RESULTS.md``).
 
     Args:
-        seed: the training seed (initialisation, shuffling, augmentation, dropout).
-        epochs: epochs per member.
-        members: how many CNNs to train and average (1: a single CNN).
-        width: the first convolutions' filters (the third has ``2 * width``).
-        units: each member's feature width.
-        batch_size: the training batch size.
-        learning_rate: the peak learning rate of the cosine schedule.
-        weight_decay: AdamW's decoupled weight decay.
-        value_range: the range of the images the judge will be given (the generator's).
+      seed: the training seed (initialisation, shuffling, augmentation, dropout).
+      epochs: epochs per member.
+      members: how many CNNs to train and average (1: a single CNN).
+      width: the first convolutions' filters (the third has ``2 * width``).
+      units: each member's feature width.
+      batch_size: the training batch size.
+      learning_rate: the peak learning rate of the cosine schedule.
+      weight_decay: AdamW's decoupled weight decay.
+      value_range: the range of the images the judge will be given (the generator's).
 
     Returns:
-        The judge, with ``test_accuracy`` and ``train_seconds`` set.
+      The judge, with ``test_accuracy`` and ``train_seconds`` set.
     """
     if members < 1:
         raise ValueError(f"train_digits_judge: members must be >= 1, got {members}")

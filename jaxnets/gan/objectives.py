@@ -69,12 +69,12 @@ def noise(key: Array, n: int, latent_dim: int) -> Array:
     comparable sample grids.
 
     Args:
-        key: a jax PRNG key.
-        n: the number of noise vectors.
-        latent_dim: the size of each.
+      key: a jax PRNG key.
+      n: the number of noise vectors.
+      latent_dim: the size of each.
 
     Returns:
-        A float32 array ``(n, latent_dim)``.
+      A float32 array ``(n, latent_dim)``.
 
     Example:
         >>> import jax
@@ -168,18 +168,18 @@ def discriminator_objective(
     labels and D sees ``(images, labels)``.
 
     Args:
-        generator: maps ``z`` (or ``(z, labels)``) to images in [-1, 1].
-        discriminator: maps images (or ``(images, labels)``) to logits ``(N,)`` or
-            ``(N, 1)``.
-        latent_dim: the size of ``z``.
-        conditional: whether both networks take the labels.
-        label_smoothing: one-sided label smoothing (Salimans et al. 2016): the target of
-            real images is ``1 - label_smoothing``, that of fakes stays 0; in [0, 1).
+      generator: maps ``z`` (or ``(z, labels)``) to images in [-1, 1].
+      discriminator: maps images (or ``(images, labels)``) to logits ``(N,)`` or
+        ``(N, 1)``.
+      latent_dim: the size of ``z``.
+      conditional: whether both networks take the labels.
+      label_smoothing: one-sided label smoothing (Salimans et al. 2016): the target of
+        real images is ``1 - label_smoothing``, that of fakes stays 0; in [0, 1).
 
     Returns:
-        ``discriminator_objective(params, state, batch, *, key, train) -> (loss,
-        (new_state, metrics))``, metrics ``d_loss``, ``d_real`` and ``d_fake`` (the mean
-        probability D gives to real and to fake images being real).
+      ``discriminator_objective(params, state, batch, *, key, train) -> (loss,
+      (new_state, metrics))``, metrics ``d_loss``, ``d_real`` and ``d_fake`` (the mean
+      probability D gives to real and to fake images being real).
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn
@@ -252,15 +252,15 @@ def generator_objective(
     labels and D sees ``(fakes, labels)``; the real images are not used.
 
     Args:
-        generator: maps ``z`` (or ``(z, labels)``) to images in [-1, 1].
-        discriminator: maps images (or ``(images, labels)``) to logits ``(N,)`` or
-            ``(N, 1)``.
-        latent_dim: the size of ``z``.
-        conditional: whether both networks take the labels.
+      generator: maps ``z`` (or ``(z, labels)``) to images in [-1, 1].
+      discriminator: maps images (or ``(images, labels)``) to logits ``(N,)`` or
+        ``(N, 1)``.
+      latent_dim: the size of ``z``.
+      conditional: whether both networks take the labels.
 
     Returns:
-        ``generator_objective(params, state, batch, *, key, train) -> (loss, (new_state,
-        metrics))``, metrics ``g_loss``.
+      ``generator_objective(params, state, batch, *, key, train) -> (loss, (new_state,
+      metrics))``, metrics ``g_loss``.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn
@@ -319,17 +319,17 @@ def sample(
     ``{"generator": ..., "discriminator": ...}`` (their generator entry is taken).
 
     Args:
-        generator: the generator network.
-        params: its params (or the GAN's two-entry params).
-        state: its state (or the GAN's two-entry state).
-        key: the PRNG key of the noise.
-        n: the number of images.
-        latent_dim: the size of ``z``.
-        labels: for a conditional generator, the classes to draw: an integer array
-            ``(n,)`` or one int for all; None for an unconditional one.
+      generator: the generator network.
+      params: its params (or the GAN's two-entry params).
+      state: its state (or the GAN's two-entry state).
+      key: the PRNG key of the noise.
+      n: the number of images.
+      latent_dim: the size of ``z``.
+      labels: for a conditional generator, the classes to draw: an integer array
+        ``(n,)`` or one int for all; None for an unconditional one.
 
     Returns:
-        The images ``(n, *image_shape)``, in [-1, 1] for a tanh generator.
+      The images ``(n, *image_shape)``, in [-1, 1] for a tanh generator.
 
     Example:
         >>> import jax, jaxnets as jn

@@ -81,12 +81,12 @@ def inception_score(probs: ArrayLike, splits: int = 1) -> float:
     5,000 samples; with another classifier this is a "classifier-based" Inception score).
 
     Args:
-        probs: ``(N, C)`` class probabilities ``p(y|x)``, rows summing to 1 (softmax
-            outputs, not logits).
-        splits: the number of groups to average over, 1 <= splits <= N.
+      probs: ``(N, C)`` class probabilities ``p(y|x)``, rows summing to 1 (softmax
+        outputs, not logits).
+      splits: the number of groups to average over, 1 <= splits <= N.
 
     Returns:
-        The score (the mean over the splits), a float in ``[1, C]``.
+      The score (the mean over the splits), a float in ``[1, C]``.
 
     Example:
         >>> import numpy as np
@@ -120,11 +120,11 @@ def confident_share(probs: ArrayLike, threshold: float = 0.9) -> float:
     Blurry or mixed samples get flat predictions and fall below the threshold.
 
     Args:
-        probs: ``(N, C)`` class probabilities, rows summing to 1.
-        threshold: the confidence a sample must exceed, in ``[0, 1)``.
+      probs: ``(N, C)`` class probabilities, rows summing to 1.
+      threshold: the confidence a sample must exceed, in ``[0, 1)``.
 
     Returns:
-        A float in ``[0, 1]``.
+      A float in ``[0, 1]``.
 
     Example:
         >>> confident_share([[0.95, 0.05], [0.6, 0.4], [0.02, 0.98]])
@@ -146,12 +146,12 @@ def class_shares(probs_or_labels: ArrayLike, num_classes: int) -> np.ndarray:
     measure mode collapse on stacked MNIST.
 
     Args:
-        probs_or_labels: ``(N, C)`` class probabilities (their argmax is taken) or ``(N,)``
-            integer class labels.
-        num_classes: the number of classes ``C`` (so that absent classes get share 0).
+      probs_or_labels: ``(N, C)`` class probabilities (their argmax is taken) or ``(N,)``
+        integer class labels.
+      num_classes: the number of classes ``C`` (so that absent classes get share 0).
 
     Returns:
-        A float64 array of shape ``(num_classes,)`` summing to 1.
+      A float64 array of shape ``(num_classes,)`` summing to 1.
 
     Example:
         >>> class_shares([0, 0, 1, 3], num_classes=4)
@@ -186,11 +186,11 @@ def conditional_accuracy(probs: ArrayLike, requested_labels: ArrayLike) -> float
     discriminability of AC-GAN samples this way, with a pretrained Inception network.
 
     Args:
-        probs: ``(N, C)`` class probabilities of the samples, rows summing to 1.
-        requested_labels: ``(N,)`` integer classes the samples were generated for.
+      probs: ``(N, C)`` class probabilities of the samples, rows summing to 1.
+      requested_labels: ``(N,)`` integer classes the samples were generated for.
 
     Returns:
-        A float in ``[0, 1]``.
+      A float in ``[0, 1]``.
 
     Example:
         >>> conditional_accuracy([[0.8, 0.2], [0.6, 0.4], [0.1, 0.9]], [0, 1, 1])
@@ -252,11 +252,11 @@ def frechet_distance(features_a: ArrayLike, features_b: ArrayLike) -> float:
     Dowson & Landau 1982.
 
     Args:
-        features_a: ``(N_a, D)`` features of one set, ``N_a >= 2``.
-        features_b: ``(N_b, D)`` features of the other, ``N_b >= 2``, same ``D``.
+      features_a: ``(N_a, D)`` features of one set, ``N_a >= 2``.
+      features_b: ``(N_b, D)`` features of the other, ``N_b >= 2``, same ``D``.
 
     Returns:
-        The squared distance ``d^2``, a float >= 0 (0 for identical sets; symmetric).
+      The squared distance ``d^2``, a float >= 0 (0 for identical sets; symmetric).
 
     Example:
         >>> import numpy as np

@@ -29,8 +29,16 @@ GENERATOR, DISCRIMINATOR = "generator", "discriminator"
 
 
 def make_sampler(generator: Layer, *, conditional: bool) -> Any:
-    """A jitted ``sampler(params, state, z[, labels]) -> images`` in inference mode, for
-    the generator's own params and state."""
+    """A jitted sampler that runs the generator in inference mode.
+
+    Args:
+      generator: the generator network.
+      conditional: whether the generator takes ``(z, labels)`` rather than ``z``.
+
+    Returns:
+      ``sampler(params, state, z, labels=None) -> images``, taking the generator's own
+      params and state.
+    """
 
     def sampler(params, state, z, labels=None):
         inputs = z if not conditional else (z, labels)
@@ -47,14 +55,14 @@ class SampleGrid(Callback):
     each, the noise the same in every row.
 
     Args:
-        generator: the generator network (the part ``"generator"`` of the train state).
-        latent_dim: the size of its noise.
-        directory: where the PNG files go (made if missing).
-        num_classes: the classes of a conditional generator; None for an unconditional one.
-        n: images in an unconditional grid.
-        per_class: images per class in a conditional grid.
-        seed: the seed of the fixed noise.
-        every: write every so many epochs.
+      generator: the generator network (the part ``"generator"`` of the train state).
+      latent_dim: the size of its noise.
+      directory: where the PNG files go (made if missing).
+      num_classes: the classes of a conditional generator; None for an unconditional one.
+      n: images in an unconditional grid.
+      per_class: images per class in a conditional grid.
+      seed: the seed of the fixed noise.
+      every: write every so many epochs.
 
     Example:
         >>> import jaxnets as jn
@@ -143,22 +151,22 @@ def train_gan(
     probability D gives real and fake images) per epoch.
 
     Args:
-        generator: maps noise ``(N, latent_dim)`` (and labels, if conditional) to images.
-        discriminator: maps images (and labels) to one logit per image.
-        latent_dim: the size of the noise.
-        data: ``(images, labels)``; labels are used only when ``conditional``.
-        conditional: train a class-conditional GAN.
-        epochs: passes over ``data``.
-        batch_size: images per step (the last partial batch is dropped).
-        learning_rate: Adam's learning rate, for both players.
-        beta1: Adam's first-moment decay.
-        label_smoothing: the real target of D is ``1 - label_smoothing``.
-        seed: initialisation, noise and shuffling.
-        callbacks: passed to :func:`jaxnets.fit` (e.g. a :class:`SampleGrid`).
-        progress: show the progress bar.
+      generator: maps noise ``(N, latent_dim)`` (and labels, if conditional) to images.
+      discriminator: maps images (and labels) to one logit per image.
+      latent_dim: the size of the noise.
+      data: ``(images, labels)``; labels are used only when ``conditional``.
+      conditional: train a class-conditional GAN.
+      epochs: passes over ``data``.
+      batch_size: images per step (the last partial batch is dropped).
+      learning_rate: Adam's learning rate, for both players.
+      beta1: Adam's first-moment decay.
+      label_smoothing: the real target of D is ``1 - label_smoothing``.
+      seed: initialisation, noise and shuffling.
+      callbacks: passed to :func:`jaxnets.fit` (e.g. a :class:`SampleGrid`).
+      progress: show the progress bar.
 
     Returns:
-        :func:`jaxnets.fit`'s result: the train state with both parts, and the history.
+      :func:`jaxnets.fit`'s result: the train state with both parts, and the history.
 
     Example:
         >>> import numpy as np, jaxnets as jn
@@ -218,11 +226,11 @@ def plot_gan_history(history: dict[str, list[float]], path: str) -> str:
     another, per epoch; returns ``path``.
 
     Args:
-        history: :func:`train_gan`'s history.
-        path: the PNG file to write.
+      history: :func:`train_gan`'s history.
+      path: the PNG file to write.
 
     Returns:
-        ``path``.
+      ``path``.
     """
     from jaxnets.plots import _pyplot, _save
 

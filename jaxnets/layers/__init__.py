@@ -1,7 +1,8 @@
 """Layers: each a function that returns a :class:`jaxnets.Layer`."""
 
-from jaxnets.layers.conv import Conv, ConvTranspose, DepthwiseConv, SeparableConv
+from jaxnets.layers.conv import Conv, ConvTranspose
 from jaxnets.layers.dense import Dense, Flatten, Reshape
+from jaxnets.layers.depthwise import DepthwiseConv, SeparableConv
 from jaxnets.layers.dropout import AlphaDropout, Dropout
 from jaxnets.layers.embedding import Embedding
 from jaxnets.layers.norm import BatchNorm, GroupNorm, LayerNorm

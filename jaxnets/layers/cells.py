@@ -4,13 +4,13 @@ A :class:`Cell`'s weights are stored fused, one matrix for all gates (``kernel (
 ``recurrent_kernel (H, G*H)``, as Keras); ``docs/recurrent.md`` gives the gate layouts and
 the mapping to flax's cells. :func:`jaxnets.RNN` runs a cell over time.
 
-Example:
-    >>> import jax, jax.numpy as jnp, jaxnets as jn
-    >>> cell = jn.GRU(3)
-    >>> params = cell.init(jax.random.key(0), 2)
-    >>> carry, y = cell(params, cell.initial_carry((4,)), jnp.ones((4, 2)))
-    >>> y.shape, sorted(carry)
-    ((4, 3), ['h'])
+Example (a cell's fused weights and an LSTM's two-part carry):
+    >>> import jax, jaxnets as jn
+    >>> cell = jn.LSTM(3)
+    >>> {k: v.shape for k, v in cell.init(jax.random.key(0), 2).items()}
+    {'kernel': (2, 12), 'recurrent_kernel': (3, 12), 'bias': (12,)}
+    >>> sorted(cell.initial_carry((4,)))
+    ['c', 'h']
 """
 
 from __future__ import annotations
@@ -190,6 +190,20 @@ def SimpleRNN(
 ) -> Cell:
     """The Elman cell ``h' = activation(x @ kernel + h @ recurrent_kernel + bias)``.
 
+    Args:
+      features: the size ``H`` of the carry and output.
+      activation: the nonlinearity, a name ("tanh") or a function.
+      kernel_init: the input kernel's initialiser (default Glorot uniform).
+      recurrent_init: the recurrent kernel's initialiser (default orthogonal).
+      bias_init: the bias initialiser (default zeros).
+      param_dtype: the dtype of the params.
+      fused: True: the input product of every step runs once before the time loop; False:
+        one product per step; None: False when the params live on the CPU, else True.
+
+    Returns:
+      The cell (run it with :func:`jaxnets.RNN`); its params are ``kernel`` (in, H),
+      ``recurrent_kernel`` (H, H) and ``bias`` (H,), and its carry is ``{"h"}``.
+
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn
         >>> cell = jn.SimpleRNN(3)
@@ -297,6 +311,21 @@ def GRU(
     ``z = sigmoid(x W_z + b_z + h U_z + c_z)``, ``r`` alike,
     ``n = tanh(x W_n + b_n + r * (h U_n + c_n))``, ``h' = z * h + (1 - z) * n``, with
     ``W = kernel``, ``U = recurrent_kernel``, ``b = bias``, ``c = recurrent_bias``.
+
+    Args:
+      features: the size ``H`` of the carry and output.
+      kernel_init: the input kernel's initialiser (default Glorot uniform).
+      recurrent_init: the initialiser of each gate's recurrent block (default orthogonal).
+      bias_init: the initialiser of both ``bias`` and ``recurrent_bias`` (default zeros).
+      param_dtype: the dtype of the params.
+      fused: True: one input product for all gates and steps before the time loop and one
+        sliced recurrent product per step; False: one product per gate and step; None:
+        False when the params live on the CPU, else True. The params are the same.
+
+    Returns:
+      The cell (run it with :func:`jaxnets.RNN`); its params are ``kernel`` (in, 3H),
+      ``recurrent_kernel`` (H, 3H), ``bias`` (3H,) and ``recurrent_bias`` (3H,), gate
+      blocks in the order ``z, r, n``; its carry is ``{"h"}``.
 
     Example:
         >>> import jax, jaxnets as jn

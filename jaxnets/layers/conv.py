@@ -1,15 +1,12 @@
-"""Convolutions over 1, 2 or 3 spatial axes, channels-last: Conv, ConvTranspose,
-DepthwiseConv and SeparableConv.
+"""Convolutions over 1, 2 or 3 spatial axes: Conv and ConvTranspose.
 
-Inputs are ``(batch, *spatial, channels)`` (NWC, NHWC or NDHWC); the number of spatial
-axes is the length of ``kernel_size`` (an int means 2-D). Kernels are stored
-``(*kernel_size, in_channels // groups, features)`` (HWIO), as in flax and Keras, so
-weights compare and convert directly. See :mod:`jaxnets.layers.padding` for ``padding``.
+Inputs are channels-last; kernels are stored HWIO, ``(*kernel_size, in // groups, features)``,
+as in flax and Keras, so weights compare and convert directly. The depthwise and separable
+convolutions are in :mod:`jaxnets.layers.depthwise`.
 
 Example:
     >>> import jax, jax.numpy as jnp, jaxnets as jn
-    >>> conv = jn.Conv(8, 3, strides=2)
-    >>> spec, params, _ = conv.init(jax.random.key(0), (1, 28, 28, 3))
+    >>> spec, params, _ = jn.Conv(8, 3, strides=2).init(jax.random.key(0), (1, 28, 28, 3))
     >>> spec.shape, params["kernel"].shape
     ((1, 14, 14, 8), (3, 3, 3, 8))
 """
@@ -131,14 +128,22 @@ def Conv(
 ) -> Layer:
     """A convolution ``y = activation(conv(x, kernel) + bias)`` over 1, 2 or 3 spatial axes.
 
-    ``kernel_size=3`` or ``(3, 3)`` is 2-D (input NHWC), ``(5,)`` is 1-D (NWC) and
-    ``(3, 3, 3)`` is 3-D (NDHWC). ``strides`` and ``dilation`` are an int or one int per
-    axis. ``padding`` is "SAME", "VALID", an int, one int per axis, explicit ``(lo, hi)``
-    pairs, or (1-D only) "CAUSAL" (Keras: ``dilation * (k - 1)`` zeros on the left, so
-    output ``t`` sees inputs up to ``t``). ``groups`` splits the channels into groups
-    convolved separately (``feature_group_count``); it must divide the input channels
-    and ``features``. Params: ``kernel`` ``(*kernel_size, in // groups, features)``
-    (Glorot uniform, as Keras) and ``bias`` ``(features,)``.
+    Args:
+      features: the number of output channels.
+      kernel_size: an int or ``(k, k)`` (2-D, NHWC), ``(k,)`` (1-D, NWC) or ``(k, k, k)``.
+      strides: the steps of the kernel, an int or one per spatial axis.
+      padding: see :mod:`jaxnets.layers.padding`, or (1-D only) "CAUSAL": all on the left, as Keras.
+      dilation: the spacing of the kernel's taps, an int or one per spatial axis.
+      groups: channel groups convolved separately; it must divide the channels and ``features``.
+      use_bias: add a learned bias.
+      kernel_init: the kernel's initialiser (default Glorot uniform, as Keras).
+      bias_init: the bias initialiser (default zeros).
+      activation: applied to the output: a name ("relu"), a function, or None (identity).
+      param_dtype: the dtype of the params.
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer; params ``kernel`` (*kernel_size, in // groups, features), ``bias`` (features,).
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn
@@ -198,16 +203,31 @@ def ConvTranspose(
 ) -> Layer:
     """A transposed ("fractionally strided") convolution that upsamples by ``strides``.
 
-    The semantics of ``jax.lax.conv_transpose`` and flax's ``nn.ConvTranspose`` with
-    ``transpose_kernel=False``: the input is dilated by ``strides`` and convolved with
-    ``kernel`` ``(*kernel_size, in_channels, features)``. Output sizes are Keras's:
-    ``"SAME"`` gives ``n * stride``, ``"VALID"`` gives ``n * stride + max(k - stride, 0)``
-    (``k`` the dilated kernel extent); explicit ``(lo, hi)`` pairs pad the stride-dilated
-    input, giving ``(n - 1) * stride + 1 + lo + hi - k + 1``.
+    As ``jax.lax.conv_transpose`` and flax's ``nn.ConvTranspose`` (``transpose_kernel=False``),
+    it convolves the stride-dilated input with ``kernel`` ``(*kernel_size, in_channels, features)``.
+    Output sizes are Keras's: "SAME" gives ``n * stride``, "VALID" gives
+    ``n * stride + max(k - stride, 0)`` (``k`` the dilated kernel extent); explicit ``(lo, hi)``
+    pairs pad the stride-dilated input, giving ``(n - 1) * stride + 1 + lo + hi - k + 1``.
 
     To load a Keras ``Conv2DTranspose`` kernel (stored ``(kh, kw, features, in)`` and
     applied as the gradient of a convolution), flip its spatial axes and swap its last
     two: ``k[::-1, ::-1].swapaxes(-1, -2)``.
+
+    Args:
+      features: the number of output channels.
+      kernel_size: an int (2-D) or one size per spatial axis.
+      strides: the upsampling factor, an int or one per spatial axis.
+      padding: "SAME", "VALID" or explicit pads (of the stride-dilated input); no "CAUSAL".
+      dilation: the spacing of the kernel's taps, an int or one per spatial axis.
+      use_bias: add a learned bias.
+      kernel_init: the kernel's initialiser (default Glorot uniform, as Keras).
+      bias_init: the bias initialiser (default zeros).
+      activation: applied to the output: a name ("relu"), a function, or None (identity).
+      param_dtype: the dtype of the params.
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer; params ``kernel`` (*kernel_size, in_channels, features), ``bias`` (features,).
 
     Example:
         >>> import jax, jaxnets as jn
@@ -259,139 +279,6 @@ def ConvTranspose(
         k_key, b_key = jax.random.split(key)
         shape = (*geometry.size, spec.shape[-1], features)
         params = {"kernel": kernel_init(k_key, shape, param_dtype)}
-        if use_bias:
-            params["bias"] = bias_init(b_key, (features,), param_dtype)
-        return infer_output(apply, params, {}, spec), params, {}
-
-    return Layer(init, apply, kind, name)
-
-
-def DepthwiseConv(
-    kernel_size: IntOrTuple,
-    strides: IntOrTuple = 1,
-    padding: PaddingLike = "SAME",
-    depth_multiplier: int = 1,
-    dilation: IntOrTuple = 1,
-    *,
-    use_bias: bool = True,
-    kernel_init: Initializer | None = None,
-    bias_init: Initializer = jax.nn.initializers.zeros,
-    activation: str | Callable | None = None,
-    param_dtype=jnp.float32,
-    name: str | None = None,
-) -> Layer:
-    """A depthwise convolution: each input channel convolved with its own
-    ``depth_multiplier`` filters, giving ``channels * depth_multiplier`` outputs.
-
-    A grouped convolution with ``groups = channels``; output channel ``c * dm + m`` is
-    filter ``m`` of input channel ``c`` (TensorFlow's order). Params: ``kernel``
-    ``(*kernel_size, 1, channels * dm)`` (flax's layout for this grouped convolution) and
-    ``bias`` ``(channels * dm,)``. Keras's ``DepthwiseConv2D`` stores the same numbers as
-    ``(kh, kw, channels, dm)``: ``keras_kernel.reshape(kh, kw, 1, channels * dm)``
-    converts it.
-
-    Example:
-        >>> import jax, jaxnets as jn
-        >>> dw = jn.DepthwiseConv(3, depth_multiplier=2)
-        >>> spec, params, _ = dw.init(jax.random.key(0), (1, 8, 8, 5))
-        >>> spec.shape, params["kernel"].shape
-        ((1, 8, 8, 10), (3, 3, 1, 10))
-    """
-    kind = "DepthwiseConv"
-    _check_features(kind, "depth_multiplier", depth_multiplier)
-    geometry = Window.make(kind, "kernel", kernel_size, strides, padding, dilation)
-    act = activations.get(activation)
-    kernel_init = _default(kernel_init)
-
-    def apply(params, state, x, *, key=None, train):
-        check_floating(kind, x)
-        pads = geometry.pads(x.shape)
-        channels = x.shape[-1]
-        features = channels * depth_multiplier
-        kernel = param(params, "kernel", kind)
-        expected = (*geometry.size, 1, features)
-        _check_kernel(kind, "kernel", kernel, x, expected, kernel.shape[-1] // depth_multiplier)
-        y = _conv(x, kernel, geometry, pads, channels)
-        if use_bias:
-            y = _add_bias(params, kind, y, features)
-        return act(y), state
-
-    def init(key, input_spec):
-        spec = _single_spec(kind, input_spec, geometry.ndim)
-        features = spec.shape[-1] * depth_multiplier
-        k_key, b_key = jax.random.split(key)
-        params = {"kernel": kernel_init(k_key, (*geometry.size, 1, features), param_dtype)}
-        if use_bias:
-            params["bias"] = bias_init(b_key, (features,), param_dtype)
-        return infer_output(apply, params, {}, spec), params, {}
-
-    return Layer(init, apply, kind, name)
-
-
-def SeparableConv(
-    features: int,
-    kernel_size: IntOrTuple,
-    strides: IntOrTuple = 1,
-    padding: PaddingLike = "SAME",
-    depth_multiplier: int = 1,
-    dilation: IntOrTuple = 1,
-    *,
-    use_bias: bool = True,
-    kernel_init: Initializer | None = None,
-    bias_init: Initializer = jax.nn.initializers.zeros,
-    activation: str | Callable | None = None,
-    param_dtype=jnp.float32,
-    name: str | None = None,
-) -> Layer:
-    """A depthwise-separable convolution (Chollet 2017): a depthwise convolution without
-    bias, then a pointwise (1x1) convolution to ``features`` with an optional bias.
-
-    Params: ``depthwise_kernel`` ``(*kernel_size, 1, channels * dm)`` (see
-    :func:`DepthwiseConv` for the layout), ``pointwise_kernel``
-    ``(1, ..., 1, channels * dm, features)`` and ``bias`` ``(features,)``: as many as
-    Keras's ``SeparableConv2D``, ``kh * kw * C * dm + C * dm * features + features``.
-    ``strides`` and ``dilation`` apply to the depthwise step. Both kernels are Glorot
-    uniform unless ``kernel_init`` is given.
-
-    Example:
-        >>> import jax, jaxnets as jn
-        >>> sep = jn.SeparableConv(16, 3, use_bias=False)
-        >>> _, params, _ = sep.init(jax.random.key(0), (1, 8, 8, 4))
-        >>> {k: v.shape for k, v in params.items()}
-        {'depthwise_kernel': (3, 3, 1, 4), 'pointwise_kernel': (1, 1, 4, 16)}
-    """
-    kind = "SeparableConv"
-    _check_features(kind, "features", features)
-    _check_features(kind, "depth_multiplier", depth_multiplier)
-    geometry = Window.make(kind, "kernel", kernel_size, strides, padding, dilation)
-    act = activations.get(activation)
-    kernel_init = _default(kernel_init)
-    ones = (1,) * geometry.ndim
-
-    def apply(params, state, x, *, key=None, train):
-        check_floating(kind, x)
-        pads = geometry.pads(x.shape)
-        channels = x.shape[-1]
-        middle = channels * depth_multiplier
-        depthwise = param(params, "depthwise_kernel", kind)
-        expected = (*geometry.size, 1, middle)
-        built_for = depthwise.shape[-1] // depth_multiplier
-        _check_kernel(kind, "depthwise_kernel", depthwise, x, expected, built_for)
-        pointwise = param(params, "pointwise_kernel", kind, (*ones, middle, features))
-        y = _conv(x, depthwise, geometry, pads, channels)
-        y = jnp.dot(y, pointwise.reshape(middle, features).astype(y.dtype))
-        if use_bias:
-            y = _add_bias(params, kind, y, features)
-        return act(y), state
-
-    def init(key, input_spec):
-        spec = _single_spec(kind, input_spec, geometry.ndim)
-        middle = spec.shape[-1] * depth_multiplier
-        d_key, p_key, b_key = jax.random.split(key, 3)
-        params = {
-            "depthwise_kernel": kernel_init(d_key, (*geometry.size, 1, middle), param_dtype),
-            "pointwise_kernel": kernel_init(p_key, (*ones, middle, features), param_dtype),
-        }
         if use_bias:
             params["bias"] = bias_init(b_key, (features,), param_dtype)
         return infer_output(apply, params, {}, spec), params, {}

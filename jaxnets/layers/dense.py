@@ -36,10 +36,22 @@ def Dense(
 ) -> Layer:
     """A fully connected layer ``y = activation(x @ kernel + bias)`` on the last axis.
 
-    ``kernel`` has shape ``(in_features, features)`` as in Keras and flax. The kernel
-    is Glorot-uniform initialised, or LeCun-normal when ``activation="selu"``
-    (Klambauer et al. 2017). Computation runs in the input's dtype (bfloat16 inputs
-    give bfloat16 outputs; params stay in ``param_dtype``).
+    Computation runs in the input's dtype (bfloat16 inputs give bfloat16 outputs; params
+    stay in ``param_dtype``).
+
+    Args:
+      features: the size of the output's last axis.
+      activation: applied to the output: a name ("relu"), a function, or None (identity).
+      use_bias: add a learned bias.
+      kernel_init: the kernel initialiser (default Glorot uniform, or LeCun normal when
+        ``activation="selu"``, as Klambauer et al. 2017 advise).
+      bias_init: the bias initialiser (default zeros).
+      param_dtype: the dtype of the params.
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer; its params are ``kernel`` (in_features, features), as in Keras and flax,
+      and, with ``use_bias``, ``bias`` (features,).
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn
@@ -88,7 +100,14 @@ def Dense(
 
 
 def Flatten(name: str | None = None) -> Layer:
-    """Flatten every axis but the batch axis: ``(B, d1, d2, ...) -> (B, d1*d2*...)``."""
+    """Flatten every axis but the batch axis: ``(B, d1, d2, ...) -> (B, d1*d2*...)``.
+
+    Args:
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer (no params).
+    """
 
     def check(spec):
         check_rank("Flatten", spec, 1, " (batch, ...)")
@@ -97,7 +116,15 @@ def Flatten(name: str | None = None) -> Layer:
 
 
 def Reshape(shape: tuple[int, ...], name: str | None = None) -> Layer:
-    """Reshape every example to ``shape`` (the batch axis is kept; one -1 allowed)."""
+    """Reshape every example to ``shape``, keeping the batch axis.
+
+    Args:
+      shape: the shape of one example; at most one entry may be -1 (inferred from the size).
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer (no params); its output is ``(batch, *shape)``.
+    """
     shape = tuple(shape)
 
     def check(spec):

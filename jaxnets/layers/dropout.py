@@ -31,6 +31,13 @@ def Dropout(rate: float, name: str | None = None) -> Layer:
 
     In inference (``train=False``) it is the identity. Training needs ``key=``.
 
+    Args:
+      rate: the probability of dropping each unit, in [0, 1).
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer (no params).
+
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn
         >>> drop = jn.Dropout(0.5)
@@ -62,7 +69,15 @@ def AlphaDropout(rate: float, name: str | None = None) -> Layer:
     """Dropout that keeps SELU activations at mean 0 and variance 1 (Klambauer et al. 2017).
 
     Dropped units are set to SELU's negative saturation value ``-scale * alpha``, then an
-    affine correction ``a * x + b`` restores the mean and variance. Identity in inference.
+    affine correction ``a * x + b`` restores the mean and variance. Identity in inference;
+    training needs ``key=``.
+
+    Args:
+      rate: the probability of dropping each unit, in [0, 1).
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer (no params).
     """
     rate = _validate_rate("AlphaDropout", rate)
     kind = "AlphaDropout"

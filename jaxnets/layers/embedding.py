@@ -31,10 +31,7 @@ def Embedding(
 ) -> Layer:
     """Map integer ids ``(...)`` to vectors ``(..., features)``: row ``id`` of ``embedding``.
 
-    ``embedding`` has shape ``(num_embeddings, features)`` (flax's ``nn.Embed``, Keras'
-    ``Embedding``) and is initialised like flax's: normal with variance ``1 / features``
-    (``variance_scaling(1, "fan_in", "normal", out_axis=0)``). The output has the table's
-    dtype. Through ``serial``, pass the input spec as an integer
+    The output has the table's dtype. Through ``serial``, pass the input spec as an integer
     ``jax.ShapeDtypeStruct`` (a bare shape means float32). A tuple ``(ids, lengths_or_mask,
     ...)`` gives ``(vectors, lengths_or_mask, ...)``, so padding information reaches a
     recurrent layer after it in a ``serial``.
@@ -44,6 +41,18 @@ def Embedding(
     offending values; under ``jit`` they cannot be inspected, so their rows come out as
     **NaN**, which a loss turns into NaN (``jaxnets.fit`` then stops naming the step)
     instead of silently reading another row.
+
+    Args:
+      num_embeddings: the number of rows of the table (ids lie in ``[0, num_embeddings)``).
+      features: the size of each vector.
+      embedding_init: the table's initialiser (default as flax's: normal with variance
+        ``1 / features``, ``variance_scaling(1, "fan_in", "normal", out_axis=0)``).
+      param_dtype: the dtype of the table.
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer; its params are ``embedding`` (num_embeddings, features), laid out as
+      flax's ``nn.Embed`` and Keras' ``Embedding``.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn

@@ -1,4 +1,4 @@
-"""Normalisation layers: BatchNorm and LayerNorm (features on the last axis)."""
+"""Normalisation layers: BatchNorm, LayerNorm and GroupNorm (features on the last axis)."""
 
 from __future__ import annotations
 
@@ -161,7 +161,18 @@ def LayerNorm(
 ) -> Layer:
     """Layer normalisation over the last axis of each example (Ba et al. 2016).
 
-    Same in training and inference; ``params = {"scale", "bias"}`` of the feature size.
+    The same in training and inference. Statistics are computed in at least float32; the
+    output has the input's dtype.
+
+    Args:
+      epsilon: added to the variance before its inverse square root.
+      use_scale: learn a per-feature scale (``params["scale"]``, initialised to ones).
+      use_bias: learn a per-feature shift (``params["bias"]``, initialised to zeros).
+      param_dtype: the dtype of the params.
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer; its params are ``scale`` and ``bias`` (features,) as enabled; no state.
     """
     if epsilon <= 0:
         raise ValueError(f"LayerNorm: epsilon must be positive, got {epsilon}")
@@ -199,10 +210,20 @@ def GroupNorm(
     ``num_groups`` contiguous groups, and each example is normalised over its spatial axes
     and the channels of each group, as flax's ``nn.GroupNorm``.
 
-    Independent of the batch and the same in training and inference; ``params =
-    {"scale", "bias"}`` per channel. ``num_groups`` must divide the channels
-    (``num_groups=1`` normalises each example over all its values; one group per channel
-    is instance normalisation). Statistics are computed in at least float32.
+    Independent of the batch and the same in training and inference. ``num_groups=1``
+    normalises each example over all its values; one group per channel is instance
+    normalisation. Statistics are computed in at least float32.
+
+    Args:
+      num_groups: the number of channel groups; it must divide the channels.
+      epsilon: added to the variance before its inverse square root.
+      use_scale: learn a per-channel scale (``params["scale"]``, initialised to ones).
+      use_bias: learn a per-channel shift (``params["bias"]``, initialised to zeros).
+      param_dtype: the dtype of the params.
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer; its params are ``scale`` and ``bias`` (channels,) as enabled; no state.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn

@@ -37,7 +37,19 @@ def _is_int(v) -> TypeGuard[int]:
 def spatial_tuple(kind: str, what: str, value, ndim: int, minimum: int = 1) -> tuple[int, ...]:
     """``value`` (an int, or one int per spatial axis) as an ``ndim``-tuple of ints >= minimum.
 
-    Raises a ValueError naming ``kind`` and ``what`` (e.g. "strides") otherwise.
+    Args:
+      kind: the layer's name, for error messages.
+      what: the argument's name ("strides"), for error messages.
+      value: an int (repeated on every axis), or a tuple or list of ``ndim`` ints.
+      ndim: the number of spatial axes.
+      minimum: the smallest value allowed on any axis.
+
+    Returns:
+      A tuple of ``ndim`` ints.
+
+    Raises:
+      ValueError: naming ``kind`` and ``what``, if ``value`` has another form or a value
+        below ``minimum``.
     """
     values = (value,) * ndim if _is_int(value) else value
     if (
@@ -55,7 +67,20 @@ def spatial_tuple(kind: str, what: str, value, ndim: int, minimum: int = 1) -> t
 
 
 def window_rank(kind: str, what: str, value) -> int:
-    """The number of spatial axes a window/kernel size gives: its length, or 2 for an int."""
+    """The number of spatial axes a window/kernel size gives: its length, or 2 for an int.
+
+    Args:
+      kind: the layer's name, for error messages.
+      what: the argument's name ("kernel_size"), for error messages.
+      value: the size: an int, or a tuple or list of 1, 2 or 3 entries (whose values are
+        checked by :func:`spatial_tuple`, not here).
+
+    Returns:
+      1, 2 or 3.
+
+    Raises:
+      ValueError: if ``value`` is neither an int nor a tuple or list of 1 to 3 entries.
+    """
     if _is_int(value):
         return 2
     if isinstance(value, (tuple, list)) and len(value) in (1, 2, 3):
@@ -66,7 +91,20 @@ def window_rank(kind: str, what: str, value) -> int:
 
 
 def normalize_padding(kind: str, padding: PaddingLike, ndim: int, allow_causal: bool = False):
-    """Validate ``padding``: returns "SAME", "VALID", "CAUSAL" or ``ndim`` ``(lo, hi)`` pairs."""
+    """Validate ``padding`` and put it in one canonical form.
+
+    Args:
+      kind: the layer's name, for error messages.
+      padding: a mode name (any case), an int, ``ndim`` ints, or ``ndim`` ``(lo, hi)`` pairs.
+      ndim: the number of spatial axes.
+      allow_causal: accept "CAUSAL" (only ever with one spatial axis).
+
+    Returns:
+      "SAME", "VALID", "CAUSAL", or a tuple of ``ndim`` ``(lo, hi)`` int pairs.
+
+    Raises:
+      ValueError: for any other form, negative sizes, or "CAUSAL" where it is not allowed.
+    """
     if isinstance(padding, str):
         mode = padding.upper()
         allowed = ("SAME", "VALID", "CAUSAL") if allow_causal else ("SAME", "VALID")
@@ -100,14 +138,31 @@ def normalize_padding(kind: str, padding: PaddingLike, ndim: int, allow_causal: 
 
 
 def dilated(window: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[int, ...]:
-    """The extent of a window whose taps are ``dilation`` cells apart."""
+    """The extent of a window whose taps are ``dilation`` cells apart.
+
+    Args:
+      window: the number of taps per axis.
+      dilation: the spacing of the taps per axis.
+
+    Returns:
+      ``(k - 1) * d + 1`` per axis.
+    """
     return tuple((k - 1) * d + 1 for k, d in zip(window, dilation, strict=True))
 
 
 def resolve_padding(padding, spatial: tuple[int, ...], extent: tuple[int, ...], strides) -> Pads:
     """Explicit ``(lo, hi)`` pairs for a normalised ``padding`` on input sizes ``spatial``.
 
-    ``extent`` is the (dilated) window extent per axis.
+    Args:
+      padding: the output of :func:`normalize_padding`.
+      spatial: the input's size per spatial axis.
+      extent: the (dilated) window extent per axis.
+      strides: the steps per axis.
+
+    Returns:
+      One ``(lo, hi)`` pair per axis: zeros for "VALID", ``(extent - 1, 0)`` for "CAUSAL",
+      the pads giving ``ceil(n / stride)`` outputs for "SAME" (any odd cell at the end), or
+      ``padding`` itself when it is already explicit.
     """
     if padding == "VALID":
         return tuple((0, 0) for _ in spatial)
@@ -124,12 +179,28 @@ def resolve_padding(padding, spatial: tuple[int, ...], extent: tuple[int, ...], 
 
 
 def axes_description(ndim: int) -> str:
-    """``"(batch, height, width, channels)"`` for 2 spatial axes, and so on."""
+    """``"(batch, height, width, channels)"`` for 2 spatial axes, and so on.
+
+    Args:
+      ndim: the number of spatial axes, 1, 2 or 3.
+
+    Returns:
+      The axis names of a channels-last input, for error messages.
+    """
     return f"(batch, {_AXIS_NAMES[ndim]}, channels)"
 
 
 def check_spatial_rank(kind: str, shape: tuple[int, ...], ndim: int) -> None:
-    """Raise a LayerError unless ``shape`` is ``(batch, *spatial, channels)`` with ndim axes."""
+    """Raise a LayerError unless ``shape`` is ``(batch, *spatial, channels)`` with ndim axes.
+
+    Args:
+      kind: the layer's name, for the error message.
+      shape: the input's shape.
+      ndim: the number of spatial axes the layer expects.
+
+    Raises:
+      LayerError: if ``shape`` does not have rank ``ndim + 2``.
+    """
     if len(shape) != ndim + 2:
         raise layer_error(
             kind,
@@ -141,7 +212,19 @@ def check_spatial_rank(kind: str, shape: tuple[int, ...], ndim: int) -> None:
 def check_window_fits(
     kind: str, shape: tuple[int, ...], window, extent, pads: Pads, what: str
 ) -> None:
-    """Raise a LayerError if the padded input is smaller than the window on some axis."""
+    """Raise a LayerError if the padded input is smaller than the window on some axis.
+
+    Args:
+      kind: the layer's name, for the error message.
+      shape: the input's shape ``(batch, *spatial, channels)``.
+      window: the window's size per axis, for the error message.
+      extent: the (dilated) window extent per axis, which the padded input must reach.
+      pads: one ``(lo, hi)`` pair per spatial axis.
+      what: what the window is called in the message ("kernel", "window").
+
+    Raises:
+      LayerError: if ``n + lo + hi < extent`` on some spatial axis.
+    """
     spatial = tuple(shape[1:-1])
     for axis, (n, e, (lo, hi)) in enumerate(zip(spatial, extent, pads, strict=True)):
         if n + lo + hi < e:
@@ -202,10 +285,16 @@ class Window(NamedTuple):
 def ZeroPadding(padding: int | Sequence[int] | Sequence[tuple[int, int]], name=None) -> Layer:
     """Pad the spatial axes of a channels-last input with zeros (Keras ``ZeroPaddingND``).
 
-    ``padding`` is an int (that many zeros on both sides of every spatial axis, for any
-    number of them), one int per spatial axis (symmetric), or one ``(lo, hi)`` pair per
-    spatial axis, e.g. ``((top, bottom), (left, right))``. Batch and channel axes are
-    never padded.
+    Batch and channel axes are never padded.
+
+    Args:
+      padding: an int (that many zeros on both sides of every spatial axis, for any number
+        of them), one int per spatial axis (symmetric), or one ``(lo, hi)`` pair per
+        spatial axis, e.g. ``((top, bottom), (left, right))``; 1 to 3 axes.
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer (no params).
 
     Example:
         >>> import jax.numpy as jnp, jaxnets as jn

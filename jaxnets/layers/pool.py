@@ -138,14 +138,20 @@ def AvgPool(
     *,
     name: str | None = None,
 ) -> Layer:
-    """The mean over each window.
+    """The mean over each window; sums are accumulated in at least float32.
 
-    Padding and the divisor: by default (``count_include_pad=False``) a window's sum is
-    divided by the number of real input cells it covers, so padded cells are ignored:
-    the behaviour of Keras and TensorFlow with "SAME" (and flax's
-    ``count_include_pad=False``). With ``count_include_pad=True`` padded cells count as
-    zeros and every window divides by its full size, as PyTorch's default. With "VALID"
-    the two agree. Sums are accumulated in at least float32.
+    Args:
+      window: the window, an int (2-D) or a tuple (one size per spatial axis).
+      strides: the steps between windows (default: the window).
+      padding: "VALID", "SAME", or explicit pads (see :mod:`jaxnets.layers.padding`).
+      count_include_pad: False: divide each window's sum by the number of real input cells
+        it covers, ignoring padding (as Keras and TensorFlow with "SAME", and flax's
+        ``count_include_pad=False``); True: padded cells count as zeros and every window
+        divides by its full size (PyTorch's default). With "VALID" the two agree.
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer (no params).
 
     Example:
         >>> import jax.numpy as jnp, jaxnets as jn
@@ -198,6 +204,13 @@ def GlobalAvgPool(keepdims: bool = False, *, name: str | None = None) -> Layer:
     """The mean over every spatial axis: ``(N, *spatial, C) -> (N, C)``
     (``(N, 1, ..., 1, C)`` with ``keepdims=True``), accumulated in at least float32.
 
+    Args:
+      keepdims: keep the spatial axes, each of size 1.
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer (no params).
+
     Example:
         >>> import jax.numpy as jnp, jaxnets as jn
         >>> jn.GlobalAvgPool().apply({}, {}, jnp.ones((2, 5, 5, 3)), train=False)[0].shape
@@ -213,6 +226,13 @@ def GlobalAvgPool(keepdims: bool = False, *, name: str | None = None) -> Layer:
 def GlobalMaxPool(keepdims: bool = False, *, name: str | None = None) -> Layer:
     """The maximum over every spatial axis: ``(N, *spatial, C) -> (N, C)``
     (``(N, 1, ..., 1, C)`` with ``keepdims=True``).
+
+    Args:
+      keepdims: keep the spatial axes, each of size 1.
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer (no params).
 
     Example:
         >>> import jax.numpy as jnp, jaxnets as jn

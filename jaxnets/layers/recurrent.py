@@ -131,9 +131,20 @@ def StackedRNN(
     """Several recurrent layers in sequence, sharing the lengths or mask of the input.
 
     Each cell is scanned over the whole sequence before the next (so each layer's input
-    product is one matrix product). Params are ``{"layer_0": ..., "layer_1": ...}``; the
-    carry (initial, final, or in ``state`` when stateful) is a dict with the same keys.
-    ``return_sequences`` applies to the last layer.
+    product is one matrix product). The carry (initial, final, or in ``state`` when
+    stateful) is a dict with the same keys as the params.
+
+    Args:
+      cells: the cells, first to last (a non-empty sequence of :class:`Cell`).
+      return_sequences: the last layer's output at every step, else only at the last valid
+        one ``(batch, H)``; the layers below always pass on every step.
+      return_carry: output ``(y, final_carries)`` instead of ``y``.
+      stateful: keep the final carries in ``state`` and start the next call from them.
+      unroll: steps unrolled per loop iteration (``lax.scan``'s ``unroll``).
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer; its params are ``{"layer_0": ..., "layer_1": ...}``, one cell's each.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn
@@ -207,11 +218,24 @@ def Bidirectional(
 
     The backward cell (by default a cell like ``forward`` with its own weights) reads each
     sequence from its *own* last valid step back to the first, so padding never enters it;
-    its output at step ``t`` summarises ``x[t:length]``. ``merge`` is ``"concat"``
-    (features ``2H``), ``"sum"``, ``"ave"`` or ``"mul"``. With ``return_sequences=False``
-    the output merges the forward output at the last valid step with the backward output
-    at step 0 (Keras' convention). Params and carries are ``{"forward", "backward"}``; a
-    mask is allowed (steps are skipped), but "its own length" is meant for right padding.
+    its output at step ``t`` summarises ``x[t:length]``. Carries (initial and final) are
+    ``{"forward", "backward"}``; a mask is allowed (steps are skipped), but "its own
+    length" is meant for right padding.
+
+    Args:
+      forward: the cell that reads forwards.
+      backward: the cell that reads backwards (default: ``forward`` again, with its own
+        params).
+      return_sequences: the merged outputs of every step, else (Keras' convention) the
+        forward output at the last valid step merged with the backward output at step 0.
+      return_carry: output ``(y, {"forward": carry, "backward": carry})`` instead of ``y``.
+      merge: ``"concat"`` (features ``H_f + H_b``), ``"sum"``, ``"ave"`` or ``"mul"`` (the
+        last three need equal sizes).
+      unroll: steps unrolled per loop iteration (``lax.scan``'s ``unroll``).
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer; its params are ``{"forward": ..., "backward": ...}``, one cell's each.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn

@@ -36,6 +36,25 @@ def _last_valid(outputs, valid, reverse):
 
 
 def scan(cell: Cell, params, x, valid, carry, reverse, unroll, sequences) -> ScanResult:
+    """:func:`scan_cell` on inputs already checked: the loop the recurrent layers share.
+
+    The params are cast to the input's dtype. Without padding, a cell with a registered
+    whole-sequence op (``cell.op``) may run that implementation instead of the scan.
+
+    Args:
+      cell: the cell.
+      params: its params.
+      x: the sequences ``(batch, time, features)``.
+      valid: a boolean ``(batch, time)`` array of valid steps (:func:`valid_steps`), or
+        None when every step is valid.
+      carry: the carry to start from, already checked (:func:`check_carry`).
+      reverse: read each sequence backwards from its own last valid step.
+      unroll: steps unrolled per loop iteration.
+      sequences: collect every step's output (else ``outputs`` is None).
+
+    Returns:
+      A :class:`ScanResult`.
+    """
     dtype = x.dtype
     params = jax.tree.map(lambda a: a.astype(dtype), params)
     p = cell.prepare(params, x.shape[-1])  # checks the params

@@ -17,7 +17,18 @@ Array = jax.Array
 
 
 def split_input(kind: str, x):
-    """``x`` | ``(x, lengths_or_mask)`` | ``(x, lengths_or_mask, initial_carry)``."""
+    """Split a recurrent layer's input into its parts.
+
+    Args:
+      kind: the layer's name, for the error message.
+      x: ``x``, ``(x, lengths_or_mask)`` or ``(x, lengths_or_mask, initial_carry)``.
+
+    Returns:
+      ``(x, lengths_or_mask, initial_carry)``, None for each part not given.
+
+    Raises:
+      LayerError: for a tuple or list of another length.
+    """
     if isinstance(x, (tuple, list)):
         if len(x) not in (2, 3):
             raise layer_error(
@@ -30,6 +41,16 @@ def split_input(kind: str, x):
 
 
 def check_sequence(kind: str, x) -> None:
+    """Check that ``x`` (an array or a spec) is a floating-point ``(batch, time, features)``.
+
+    Args:
+      kind: the layer's name, for the error message.
+      x: the sequence or its spec.
+
+    Raises:
+      LayerError: if ``x`` has no dtype or is not of rank 3.
+      LayerTypeError: if its dtype is not floating point.
+    """
     shape = tuple(getattr(x, "shape", ()))
     if not hasattr(x, "dtype") or len(shape) != 3:
         raise layer_error(
@@ -43,10 +64,24 @@ def check_sequence(kind: str, x) -> None:
 
 
 def valid_steps(kind: str, lengths_or_mask, batch: int, time: int) -> Array | None:
-    """A boolean ``(batch, time)`` array of valid steps from lengths or a mask, or None
-    when there is no padding (no lengths or mask, or concrete ones that keep every step).
+    """A boolean ``(batch, time)`` array of valid steps from lengths or a mask.
 
     Concrete lengths outside ``[0, time]`` raise; traced ones act as if clipped.
+
+    Args:
+      kind: the layer's name, for error messages.
+      lengths_or_mask: integer lengths ``(batch,)``, a mask ``(batch, time)`` (steps where
+        it is positive are valid), or None.
+      batch: the batch size.
+      time: the number of steps.
+
+    Returns:
+      The valid steps, or None when there is no padding (no lengths or mask, or concrete
+      ones that keep every step).
+
+    Raises:
+      LayerError: for a wrong shape or concrete lengths out of range.
+      LayerTypeError: for lengths that are not integers.
     """
     if lengths_or_mask is None:
         return None
@@ -81,7 +116,19 @@ def valid_steps(kind: str, lengths_or_mask, batch: int, time: int) -> Array | No
 
 
 def check_carry(kind: str, expected, given):
-    """Check an initial carry against the expected structure and shapes; cast its dtype."""
+    """Check an initial carry against the expected structure and shapes; cast its dtype.
+
+    Args:
+      kind: the layer's name, for error messages.
+      expected: a carry of the right structure, shapes and dtypes (the cell's zeros).
+      given: the initial carry passed in.
+
+    Returns:
+      ``given`` with each leaf cast to the dtype of the matching leaf of ``expected``.
+
+    Raises:
+      LayerError: if the structures or the shapes differ.
+    """
     exp_struct = jax.tree.structure(expected)
     try:
         given_struct = jax.tree.structure(given)
@@ -106,6 +153,20 @@ def check_carry(kind: str, expected, given):
 
 
 def sequence_spec(kind: str, input_spec):
+    """Normalise a recurrent layer's input spec and check its sequence part.
+
+    Args:
+      kind: the layer's name, for error messages.
+      input_spec: the spec of any input form :func:`split_input` takes, as shapes or specs
+        (a bare shape is a float32 sequence; an initial carry may be a dict of specs).
+
+    Returns:
+      ``(spec, seq)``: the whole normalised spec and the sequence's own spec.
+
+    Raises:
+      LayerError: if the sequence part is not a single rank-3 spec.
+      LayerTypeError: if the sequence is not floating point.
+    """
     is_shape = isinstance(input_spec, (tuple, list)) and all(isinstance(d, int) for d in input_spec)
     if isinstance(input_spec, (tuple, list)) and len(input_spec) == 3 and not is_shape:
         # the initial carry may be a dict of specs, which as_spec does not take
@@ -120,6 +181,19 @@ def sequence_spec(kind: str, input_spec):
 
 
 def stateful_carry(kind: str, state, batch: int):
+    """The carry a stateful layer keeps in its state, checked against the batch size.
+
+    Args:
+      kind: the layer's name, for error messages.
+      state: the layer's state, ``{"carry": ...}``.
+      batch: the batch size of the current input.
+
+    Returns:
+      ``state["carry"]``.
+
+    Raises:
+      LayerError: if the state has no carry or was initialised for another batch size.
+    """
     carry = param(state, "carry", kind)
     stored = jax.tree.leaves(carry)[0].shape[0]
     if stored != batch:
@@ -132,6 +206,16 @@ def stateful_carry(kind: str, state, batch: int):
 
 
 def check_no_carry(kind: str, stateful: bool, initial_carry) -> None:
+    """Refuse an initial carry passed to a stateful layer (it starts from its state).
+
+    Args:
+      kind: the layer's name, for the error message.
+      stateful: whether the layer is stateful.
+      initial_carry: the initial carry passed in, or None.
+
+    Raises:
+      LayerError: if the layer is stateful and an initial carry was given.
+    """
     if stateful and initial_carry is not None:
         raise layer_error(
             kind, "a stateful layer starts from the carry in its state; pass no initial carry"

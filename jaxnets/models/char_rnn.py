@@ -44,9 +44,16 @@ def char_rnn(
 ) -> Layer:
     """``serial(embed: Embedding, lstm: StackedRNN of LSTMs, logits: Dense(vocab_size))``.
 
-    Input: int ids ``(batch, time)``; output: logits ``(batch, time, vocab_size)``. With
-    ``stateful=True`` the LSTM carry lives in ``state`` (fixed batch size; see
-    :func:`jaxnets.RNN`).
+    Args:
+      vocab_size: the number of character ids, in and out.
+      embed_dim: the size of each character's embedding.
+      hidden: the width of each LSTM layer, bottom first.
+      stateful: keep the LSTM carry in ``state`` from one call to the next (fixed batch
+        size; see :func:`jaxnets.RNN`).
+      name: the model's name.
+
+    Returns:
+      The model: int ids ``(batch, time)`` in, logits ``(batch, time, vocab_size)`` out.
     """
     return serial(
         ("embed", Embedding(vocab_size, embed_dim)),
@@ -61,7 +68,14 @@ def _ids_spec(batch: int, time_steps: int) -> jax.ShapeDtypeStruct:
 
 
 def zero_state(state):
-    """The state with every carry reset to zeros (start of a new pass over the streams)."""
+    """The state with every carry reset to zeros (start of a new pass over the streams).
+
+    Args:
+      state: the model's state (its LSTM carries).
+
+    Returns:
+      A pytree of the same structure with every leaf zero.
+    """
     return jax.tree.map(jnp.zeros_like, state)
 
 
@@ -79,7 +93,16 @@ def _loss_sum_step(model: Layer):
 
 def evaluate_bpc(model: Layer, params, windows: Windows) -> float:
     """Bits per character of ``model`` on ``windows``, reading each stream from a zero
-    carry (one window after another, carry passed on): ``mean(-log2 p(target))``."""
+    carry (one window after another, carry passed on): ``mean(-log2 p(target))``.
+
+    Args:
+      model: a :func:`char_rnn` (stateful, for the carry to pass between windows).
+      params: its params.
+      windows: the held-out :class:`~jaxnets.data.text.Windows`.
+
+    Returns:
+      The bits per character over every target of ``windows``.
+    """
     batch, seq_len = windows.inputs.shape[1:]
     _, _, state = model.init(jax.random.key(0), _ids_spec(batch, seq_len))
     step = _loss_sum_step(model)
@@ -121,9 +144,27 @@ def train_char_lm(
     """Train :func:`char_rnn` on ``train_text`` by TBPTT; measure on ``val_text``.
 
     Training runs epochs over the windows (carry reset to zero at each epoch start) until
-    ``max_steps`` steps or ``max_seconds`` of wall time, evaluating the held-out bits per
-    character every ``eval_every`` steps and at the end. Adam at ``learning_rate`` after
-    global-norm clipping at ``clip_norm``. ``log`` gets one line per evaluation.
+    ``max_steps`` steps or ``max_seconds`` of wall time. The vocabulary is that of
+    ``train_text``; characters only in ``val_text`` count as unknown.
+
+    Args:
+      train_text: the text trained on.
+      val_text: the held-out text.
+      embed_dim: the embedding size of :func:`char_rnn`.
+      hidden: the LSTM widths of :func:`char_rnn`.
+      batch_size: the number of streams (see :func:`jaxnets.data.tbptt_windows`).
+      seq_len: the characters per window, the TBPTT length.
+      learning_rate: Adam's learning rate.
+      clip_norm: the global gradient norm clipped to before Adam.
+      max_steps: stop after this many steps.
+      max_seconds: stop after this much wall time.
+      eval_every: evaluate the held-out bits per character every this many steps (and
+        once at the end).
+      seed: the seed of the initialisation.
+      log: called with one line of text per evaluation; None for silence.
+
+    Returns:
+      A :class:`CharLMResult`.
 
     Example:
         >>> import jaxnets as jn
@@ -187,8 +228,21 @@ def sample(
     """Continue ``prompt`` by ``length`` characters drawn from ``softmax(logits /
     temperature)`` (``temperature=0``: always the most likely character).
 
-    The sizes must be those the params were trained with. The prompt is read in one call;
-    the characters are then drawn one at a time inside one ``lax.scan``.
+    The prompt is read in one call; the characters are then drawn one at a time inside
+    one ``lax.scan``.
+
+    Args:
+      params: the params of a :func:`char_rnn`.
+      vocab: its vocabulary; prompt characters outside it are read as unknown.
+      prompt: the text to continue, not empty.
+      length: the number of characters to draw.
+      embed_dim: the embedding size the params were trained with.
+      hidden: the LSTM widths the params were trained with.
+      temperature: divides the logits before drawing, >= 0.
+      key: the PRNG key of the draws (default ``jax.random.key(0)``).
+
+    Returns:
+      The ``length`` drawn characters, without the prompt.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn

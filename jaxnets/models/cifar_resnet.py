@@ -33,7 +33,17 @@ _OPTS: _ConvBNOptions = {
 
 def pad_shortcut(features: int, strides: int = 2, name: str | None = None) -> Layer:
     """The parameter-free "option A" shortcut: keep every ``strides``-th pixel and append
-    zero channels up to ``features`` (He et al. 2016, section 4.2)."""
+    zero channels up to ``features`` (He et al. 2016, section 4.2).
+
+    Args:
+      features: the output channels, at least the input's.
+      strides: the subsampling step along height and width.
+      name: the key of the layer in its parent.
+
+    Returns:
+      The layer (no params): ``(N, H, W, C)`` in, ``(N, ceil(H / strides),
+      ceil(W / strides), features)`` out.
+    """
     kind = "PadShortcut"
 
     def fn(x):
@@ -77,6 +87,18 @@ def cifar_resnet(
     plus the BatchNorm statistics in state (1,376 for ResNet-20). Any input size works
     (the stride-2 stages round up).
 
+    Args:
+      depth: the number of weighted layers, ``6n + 2`` (20, 32, 44, 56, 110...).
+      num_classes: the number of logits (with ``include_top``).
+      include_top: end with the global average ``pool`` and the ``logits`` Dense layer.
+      pooling: without the top, ``"avg"`` or ``"max"`` global pooling, or None to keep the
+        8x8x64 feature map (for 32x32 inputs); ignored with the top.
+      name: the model's name (default ``resnet<depth>``).
+
+    Returns:
+      The model: images ``(N, H, W, C)`` in, logits ``(N, num_classes)`` out (or the
+      features chosen by ``pooling``).
+
     Example:
         >>> import jaxnets as jn
         >>> out, params, state = jn.shape_tree(jn.models.resnet20(), (2, 32, 32, 3))
@@ -108,25 +130,65 @@ def cifar_resnet(
 
 
 def resnet20(num_classes: int = 10, **kwargs) -> Layer:
-    """CIFAR ResNet-20 (269,722 parameters); see :func:`cifar_resnet`."""
+    """CIFAR ResNet-20 (269,722 parameters); see :func:`cifar_resnet`.
+
+    Args:
+      num_classes: the number of logits.
+      **kwargs: ``include_top``, ``pooling`` and ``name``, as in :func:`cifar_resnet`.
+
+    Returns:
+      The model, as :func:`cifar_resnet` builds it.
+    """
     return cifar_resnet(20, num_classes, **kwargs)
 
 
 def resnet32(num_classes: int = 10, **kwargs) -> Layer:
-    """CIFAR ResNet-32 (464,154 parameters); see :func:`cifar_resnet`."""
+    """CIFAR ResNet-32 (464,154 parameters); see :func:`cifar_resnet`.
+
+    Args:
+      num_classes: the number of logits.
+      **kwargs: ``include_top``, ``pooling`` and ``name``, as in :func:`cifar_resnet`.
+
+    Returns:
+      The model, as :func:`cifar_resnet` builds it.
+    """
     return cifar_resnet(32, num_classes, **kwargs)
 
 
 def resnet44(num_classes: int = 10, **kwargs) -> Layer:
-    """CIFAR ResNet-44 (658,586 parameters); see :func:`cifar_resnet`."""
+    """CIFAR ResNet-44 (658,586 parameters); see :func:`cifar_resnet`.
+
+    Args:
+      num_classes: the number of logits.
+      **kwargs: ``include_top``, ``pooling`` and ``name``, as in :func:`cifar_resnet`.
+
+    Returns:
+      The model, as :func:`cifar_resnet` builds it.
+    """
     return cifar_resnet(44, num_classes, **kwargs)
 
 
 def resnet56(num_classes: int = 10, **kwargs) -> Layer:
-    """CIFAR ResNet-56 (853,018 parameters); see :func:`cifar_resnet`."""
+    """CIFAR ResNet-56 (853,018 parameters); see :func:`cifar_resnet`.
+
+    Args:
+      num_classes: the number of logits.
+      **kwargs: ``include_top``, ``pooling`` and ``name``, as in :func:`cifar_resnet`.
+
+    Returns:
+      The model, as :func:`cifar_resnet` builds it.
+    """
     return cifar_resnet(56, num_classes, **kwargs)
 
 
 def resnet110(num_classes: int = 10, **kwargs) -> Layer:
-    """CIFAR ResNet-110 (1,727,962 parameters); see :func:`cifar_resnet`."""
+    """CIFAR ResNet-110 (1,727,962 parameters); see :func:`cifar_resnet`.
+
+    Args:
+      num_classes: the number of logits.
+      **kwargs: ``include_top``, ``pooling`` and ``name``, as in :func:`cifar_resnet`.
+
+    Returns:
+      The model, as :func:`cifar_resnet` builds it.
+    """
     return cifar_resnet(110, num_classes, **kwargs)

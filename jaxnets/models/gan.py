@@ -67,12 +67,12 @@ def dcgan_kernel_init(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -
     compiles a flat draw much faster than one of a rank-4 kernel shape.
 
     Args:
-        key: a PRNG key.
-        shape: the kernel's shape.
-        dtype: its dtype.
+      key: a PRNG key.
+      shape: the kernel's shape.
+      dtype: its dtype.
 
     Returns:
-        An array of ``shape`` and ``dtype``.
+      An array of ``shape`` and ``dtype``.
 
     Example:
         >>> import jax
@@ -105,17 +105,17 @@ def dcgan_generator(
     N(0, 0.02).
 
     Args:
-        latent_dim: the size of the noise vector ``z``.
-        num_classes: if given, the generator is conditional: its input is the pair
-            ``(z, labels)``, labels integer ``(N,)`` in ``[0, num_classes)``, and the
-            one-hot code of the label is concatenated to ``z`` (layer ``condition``).
-        base_features: the channels of the last hidden feature map (twice that before).
-        image_shape: ``(height, width, channels)``; height and width multiples of 4.
-        name: the model's name.
+      latent_dim: the size of the noise vector ``z``.
+      num_classes: if given, the generator is conditional: its input is the pair
+        ``(z, labels)``, labels integer ``(N,)`` in ``[0, num_classes)``, and the
+        one-hot code of the label is concatenated to ``z`` (layer ``condition``).
+      base_features: the channels of the last hidden feature map (twice that before).
+      image_shape: ``(height, width, channels)``; height and width multiples of 4.
+      name: the model's name.
 
     Returns:
-        A Layer mapping ``z`` ``(N, latent_dim)`` (or ``(z, labels)``) to images
-        ``(N, *image_shape)`` in [-1, 1].
+      A Layer mapping ``z`` ``(N, latent_dim)`` (or ``(z, labels)``) to images
+      ``(N, *image_shape)`` in [-1, 1].
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn
@@ -172,16 +172,16 @@ def dcgan_discriminator(
     N(0, 0.02).
 
     Args:
-        num_classes: if given, the discriminator is conditional: its input is the pair
-            ``(images, labels)``, labels integer ``(N,)`` in ``[0, num_classes)``, whose
-            one-hot code is concatenated to the image channels as constant planes.
-        base_features: the channels of the first feature map (twice that in the second).
-        image_shape: ``(height, width, channels)`` of the images.
-        name: the model's name.
+      num_classes: if given, the discriminator is conditional: its input is the pair
+        ``(images, labels)``, labels integer ``(N,)`` in ``[0, num_classes)``, whose
+        one-hot code is concatenated to the image channels as constant planes.
+      base_features: the channels of the first feature map (twice that in the second).
+      image_shape: ``(height, width, channels)`` of the images.
+      name: the model's name.
 
     Returns:
-        A Layer mapping images ``(N, *image_shape)`` (or ``(images, labels)``) to one
-        logit per example, shape ``(N,)``: the log-odds that the image is real.
+      A Layer mapping images ``(N, *image_shape)`` (or ``(images, labels)``) to one
+      logit per example, shape ``(N,)``: the log-odds that the image is real.
 
     Example:
         >>> import jax, jaxnets as jn
@@ -231,16 +231,16 @@ def mlp_generator(
     (ReLU). Kernels are Glorot uniform (the library's default), biases zero.
 
     Args:
-        latent_dim: the size of the noise vector ``z``.
-        hidden: the widths of the hidden layers.
-        num_classes: if given, the input is the pair ``(z, labels)``, labels integer
-            ``(N,)`` in ``[0, num_classes)``, whose one-hot code is concatenated to ``z``.
-        image_shape: ``(height, width, channels)`` of the images.
-        name: the model's name.
+      latent_dim: the size of the noise vector ``z``.
+      hidden: the widths of the hidden layers.
+      num_classes: if given, the input is the pair ``(z, labels)``, labels integer
+        ``(N,)`` in ``[0, num_classes)``, whose one-hot code is concatenated to ``z``.
+      image_shape: ``(height, width, channels)`` of the images.
+      name: the model's name.
 
     Returns:
-        A Layer mapping ``z`` ``(N, latent_dim)`` (or ``(z, labels)``) to images
-        ``(N, *image_shape)`` in [-1, 1].
+      A Layer mapping ``z`` ``(N, latent_dim)`` (or ``(z, labels)``) to images
+      ``(N, *image_shape)`` in [-1, 1].
 
     Example:
         >>> import jax, jaxnets as jn
@@ -280,16 +280,16 @@ def mlp_discriminator(
     are Glorot uniform, biases zero.
 
     Args:
-        hidden: the widths of the hidden layers.
-        num_classes: if given, the input is the pair ``(images, labels)``, labels integer
-            ``(N,)`` in ``[0, num_classes)``, whose one-hot code is concatenated to the
-            flattened image (layer ``condition``, in place of ``flatten``).
-        image_shape: ``(height, width, channels)`` of the images.
-        name: the model's name.
+      hidden: the widths of the hidden layers.
+      num_classes: if given, the input is the pair ``(images, labels)``, labels integer
+        ``(N,)`` in ``[0, num_classes)``, whose one-hot code is concatenated to the
+        flattened image (layer ``condition``, in place of ``flatten``).
+      image_shape: ``(height, width, channels)`` of the images.
+      name: the model's name.
 
     Returns:
-        A Layer mapping images ``(N, *image_shape)`` (or ``(images, labels)``) to one
-        logit per example, shape ``(N,)``.
+      A Layer mapping images ``(N, *image_shape)`` (or ``(images, labels)``) to one
+      logit per example, shape ``(N,)``.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxnets as jn

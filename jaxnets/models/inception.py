@@ -118,6 +118,17 @@ def inception_v3(
     for 1000 classes: 23,817,352, plus 34,432 BatchNorm statistics in state
     (23,851,784 in all, Keras's figure). Inputs need at least 75x75 pixels.
 
+    Args:
+      num_classes: the number of logits (with ``include_top``).
+      include_top: end with the global average ``pool`` and the ``logits`` Dense layer.
+      pooling: without the top, ``"avg"`` or ``"max"`` global pooling, or None to keep the
+        ``mixed10`` feature map (8x8x2048 at 299x299); ignored with the top.
+      name: the model's name.
+
+    Returns:
+      The model: images ``(N, H, W, C)`` in, logits ``(N, num_classes)`` out (or the
+      features chosen by ``pooling``).
+
     Example:
         >>> import jaxnets as jn
         >>> out, params, state = jn.shape_tree(jn.models.inception_v3(), (1, 299, 299, 3))

@@ -29,8 +29,19 @@ def lenet5(
     maps (the paper's C3 used a partial connection table), the output is a Dense layer
     of logits instead of Gaussian RBF units, and the activation is plain tanh.
 
-    With ``include_top=False`` the output is ``pool2``'s feature map, or its global
-    average/maximum with ``pooling="avg"``/``"max"``. Inputs need at least 12x12 pixels.
+    Inputs need at least 12x12 pixels.
+
+    Args:
+      num_classes: the number of logits (with ``include_top``).
+      activation: the activation name or function after each convolution and hidden layer.
+      include_top: end with ``flatten``, ``fc1``, ``fc2`` and ``logits``.
+      pooling: without the top, ``"avg"`` or ``"max"`` global pooling of ``pool2``'s
+        feature map, or None to keep the map; ignored with the top.
+      name: the model's name.
+
+    Returns:
+      The model: images ``(N, H, W, C)`` in, logits ``(N, num_classes)`` out (or the
+      features chosen by ``pooling``).
 
     Example:
         >>> import jax, jaxnets as jn

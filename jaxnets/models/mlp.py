@@ -14,7 +14,12 @@ from jaxnets.layers import AlphaDropout, BatchNorm, Dense, Dropout, Flatten
 def perceptron(num_classes: int = 1, *, name: str | None = "perceptron") -> Layer:
     """A single linear layer on the flattened input (Rosenblatt's perceptron as logits).
 
-    With ``num_classes=1`` it outputs one logit for binary classification.
+    Args:
+      num_classes: the number of logits; 1 gives one logit for binary classification.
+      name: the model's name.
+
+    Returns:
+      The model: inputs ``(N, ...)`` in (flattened), logits ``(N, num_classes)`` out.
 
     Example:
         >>> import jax, jaxnets as jn
@@ -37,10 +42,21 @@ def mlp(
     """A multi-layer perceptron: Flatten, then ``Dense -> [BatchNorm] -> activation ->
     [Dropout]`` per hidden size, then a ``logits`` Dense layer.
 
-    With ``activation="selu"`` the kernels are LeCun-normal and dropout is AlphaDropout,
-    as self-normalising networks need (Klambauer et al. 2017). Hidden layers are named
-    ``hidden_0``, ``hidden_1``... and each is a ``serial`` of ``dense``, ``norm``,
-    ``act`` and ``dropout``.
+    Hidden layers are named ``hidden_0``, ``hidden_1``... and each is a ``serial`` of
+    ``dense``, ``norm``, ``act`` and ``dropout``.
+
+    Args:
+      hidden: the width of each hidden layer, in order (empty: a linear model).
+      num_classes: the number of logits.
+      activation: the activation name or function of the hidden layers. ``"selu"`` also
+        makes the kernels LeCun-normal and the dropout AlphaDropout, as self-normalising
+        networks need (Klambauer et al. 2017).
+      dropout: the dropout rate after each activation (0: no dropout layer).
+      batch_norm: put a BatchNorm between each hidden Dense layer and its activation.
+      name: the model's name.
+
+    Returns:
+      The model: inputs ``(N, ...)`` in (flattened), logits ``(N, num_classes)`` out.
 
     Example:
         >>> import jax, jaxnets as jn

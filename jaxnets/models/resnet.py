@@ -102,6 +102,19 @@ def resnet(
     The head outputs logits (Keras applies a softmax). The parameter counts do not
     depend on the input size.
 
+    Args:
+      depth: 18, 34, 50, 101 or 152.
+      num_classes: the number of logits (with ``include_top``).
+      include_top: end with the global average ``pool`` and the ``logits`` Dense layer.
+      pooling: without the top, ``"avg"`` or ``"max"`` global pooling, or None to keep
+        ``stage5``'s feature map; ignored with the top.
+      convention: ``"keras"`` or ``"torchvision"``, as above (None: by depth).
+      name: the model's name (default ``resnet<depth>``).
+
+    Returns:
+      The model: images ``(N, H, W, C)`` in, logits ``(N, num_classes)`` out (or the
+      features chosen by ``pooling``).
+
     Example:
         >>> import jaxnets as jn
         >>> out, params, state = jn.shape_tree(jn.models.resnet18(), (1, 224, 224, 3))
@@ -140,25 +153,70 @@ def resnet(
 
 
 def resnet18(num_classes: int = 1000, **kwargs) -> Layer:
-    """ResNet-18, torchvision convention by default; see :func:`resnet`."""
+    """ResNet-18, torchvision convention by default; see :func:`resnet`.
+
+    Args:
+      num_classes: the number of logits.
+      **kwargs: ``include_top``, ``pooling``, ``convention`` and ``name``, as in
+        :func:`resnet`.
+
+    Returns:
+      The model, as :func:`resnet` builds it.
+    """
     return resnet(18, num_classes, **kwargs)
 
 
 def resnet34(num_classes: int = 1000, **kwargs) -> Layer:
-    """ResNet-34, torchvision convention by default; see :func:`resnet`."""
+    """ResNet-34, torchvision convention by default; see :func:`resnet`.
+
+    Args:
+      num_classes: the number of logits.
+      **kwargs: ``include_top``, ``pooling``, ``convention`` and ``name``, as in
+        :func:`resnet`.
+
+    Returns:
+      The model, as :func:`resnet` builds it.
+    """
     return resnet(34, num_classes, **kwargs)
 
 
 def resnet50(num_classes: int = 1000, **kwargs) -> Layer:
-    """ResNet-50, Keras applications convention by default; see :func:`resnet`."""
+    """ResNet-50, Keras applications convention by default; see :func:`resnet`.
+
+    Args:
+      num_classes: the number of logits.
+      **kwargs: ``include_top``, ``pooling``, ``convention`` and ``name``, as in
+        :func:`resnet`.
+
+    Returns:
+      The model, as :func:`resnet` builds it.
+    """
     return resnet(50, num_classes, **kwargs)
 
 
 def resnet101(num_classes: int = 1000, **kwargs) -> Layer:
-    """ResNet-101, Keras applications convention by default; see :func:`resnet`."""
+    """ResNet-101, Keras applications convention by default; see :func:`resnet`.
+
+    Args:
+      num_classes: the number of logits.
+      **kwargs: ``include_top``, ``pooling``, ``convention`` and ``name``, as in
+        :func:`resnet`.
+
+    Returns:
+      The model, as :func:`resnet` builds it.
+    """
     return resnet(101, num_classes, **kwargs)
 
 
 def resnet152(num_classes: int = 1000, **kwargs) -> Layer:
-    """ResNet-152, Keras applications convention by default; see :func:`resnet`."""
+    """ResNet-152, Keras applications convention by default; see :func:`resnet`.
+
+    Args:
+      num_classes: the number of logits.
+      **kwargs: ``include_top``, ``pooling``, ``convention`` and ``name``, as in
+        :func:`resnet`.
+
+    Returns:
+      The model, as :func:`resnet` builds it.
+    """
     return resnet(152, num_classes, **kwargs)

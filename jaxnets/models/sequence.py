@@ -21,12 +21,25 @@ def lstm_classifier(
     """Read each image as ``rows`` time steps of ``row_features`` pixels with an LSTM and
     classify from its last output.
 
-    ``[Augment(shift)] -> Reshape -> LSTM(hidden) -> [Dropout] -> Dense(num_classes)``. With
-    ``bidirectional`` a second LSTM reads the rows bottom-up and the two last outputs are
-    concatenated. ``shift`` > 0 moves training images by up to that many pixels (identity
-    in inference; needs a key in training, which ``jaxnets.fit`` gives). For the 8x8
-    digits ``(N, 8, 8, 1)`` the defaults read 8 steps of 8 pixels: the small version of
-    the classic row-by-row MNIST task (28 steps of 28).
+    ``[Augment(shift)] -> Reshape -> LSTM(hidden) -> [Dropout] -> Dense(num_classes)``. For
+    the 8x8 digits ``(N, 8, 8, 1)`` the defaults read 8 steps of 8 pixels: the small
+    version of the classic row-by-row MNIST task (28 steps of 28).
+
+    Args:
+      rows: the time steps each example is read as.
+      row_features: the values per step; ``rows * row_features`` is the example's size.
+      num_classes: the number of logits.
+      hidden: the LSTM's width (per direction).
+      bidirectional: add a second LSTM that reads the rows bottom-up; the two last
+        outputs are concatenated.
+      dropout: the dropout rate before the logits (0: none).
+      shift: moves training images by up to that many pixels at random (0: off; the
+        identity in inference; training needs a key, which ``jaxnets.fit`` gives).
+      name: the model's name.
+
+    Returns:
+      The model: examples ``(N, ...)`` in (images ``(N, H, W, C)`` when ``shift`` > 0),
+      logits ``(N, num_classes)`` out.
 
     Example:
         >>> import jax, jaxnets as jn

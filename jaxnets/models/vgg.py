@@ -44,6 +44,19 @@ def vgg(
     ``block5``'s feature map, or its global average/maximum (``pooling="avg"``/``"max"``).
     Inputs need at least 32x32 pixels.
 
+    Args:
+      depth: 11, 13, 16 or 19.
+      num_classes: the number of logits (with ``include_top``).
+      batch_norm: add BatchNorm after each convolution (torchvision's ``vgg*_bn``).
+      include_top: end with ``flatten``, ``fc1``, ``fc2`` and ``logits``.
+      pooling: without the top, ``"avg"``, ``"max"`` or None, as above; ignored with the top.
+      dropout: the dropout rate after ``fc1`` and ``fc2`` (0: none).
+      name: the model's name (default ``vgg<depth>``, plus ``_bn`` with ``batch_norm``).
+
+    Returns:
+      The model: images ``(N, H, W, C)`` in, logits ``(N, num_classes)`` out (or the
+      features chosen by ``pooling``).
+
     Example:
         >>> import jaxnets as jn
         >>> _, params, _ = jn.shape_tree(jn.models.vgg11(10), (1, 32, 32, 3))
@@ -81,20 +94,56 @@ def vgg(
 
 
 def vgg11(num_classes: int = 1000, **kwargs) -> Layer:
-    """VGG-11 (configuration A); see :func:`vgg` for the options."""
+    """VGG-11 (configuration A); see :func:`vgg` for the options.
+
+    Args:
+      num_classes: the number of logits.
+      **kwargs: ``batch_norm``, ``include_top``, ``pooling``, ``dropout`` and ``name``, as
+        in :func:`vgg`.
+
+    Returns:
+      The model, as :func:`vgg` builds it.
+    """
     return vgg(11, num_classes, **kwargs)
 
 
 def vgg13(num_classes: int = 1000, **kwargs) -> Layer:
-    """VGG-13 (configuration B); see :func:`vgg` for the options."""
+    """VGG-13 (configuration B); see :func:`vgg` for the options.
+
+    Args:
+      num_classes: the number of logits.
+      **kwargs: ``batch_norm``, ``include_top``, ``pooling``, ``dropout`` and ``name``, as
+        in :func:`vgg`.
+
+    Returns:
+      The model, as :func:`vgg` builds it.
+    """
     return vgg(13, num_classes, **kwargs)
 
 
 def vgg16(num_classes: int = 1000, **kwargs) -> Layer:
-    """VGG-16 (configuration D): 138,357,544 parameters; see :func:`vgg` for the options."""
+    """VGG-16 (configuration D): 138,357,544 parameters; see :func:`vgg` for the options.
+
+    Args:
+      num_classes: the number of logits.
+      **kwargs: ``batch_norm``, ``include_top``, ``pooling``, ``dropout`` and ``name``, as
+        in :func:`vgg`.
+
+    Returns:
+      The model, as :func:`vgg` builds it.
+    """
     return vgg(16, num_classes, **kwargs)
 
 
 def vgg19(num_classes: int = 1000, **kwargs) -> Layer:
-    """VGG-19 (configuration E); see :func:`vgg` for the options."""
+    """VGG-19 (configuration E); see :func:`vgg` for the options.
+
+    Args:
+      num_classes: the number of logits.
+      **kwargs: ``batch_norm``, ``include_top``, ``pooling``, ``dropout`` and ``name``, as
+        in :func:`vgg`.
+
+    Returns:
+      The model, as :func:`vgg` builds it.
+    """
     return vgg(19, num_classes, **kwargs)

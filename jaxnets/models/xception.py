@@ -71,6 +71,17 @@ def xception(
     22,855,952, plus 54,528 BatchNorm statistics in state (22,910,480 in all, Keras's
     figure). Inputs need at least 71x71 pixels.
 
+    Args:
+      num_classes: the number of logits (with ``include_top``).
+      include_top: end with the global average ``pool`` and the ``logits`` Dense layer.
+      pooling: without the top, ``"avg"`` or ``"max"`` global pooling, or None to keep
+        ``block14``'s feature map (10x10x2048 at 299x299); ignored with the top.
+      name: the model's name.
+
+    Returns:
+      The model: images ``(N, H, W, C)`` in, logits ``(N, num_classes)`` out (or the
+      features chosen by ``pooling``).
+
     Example:
         >>> import jaxnets as jn
         >>> out, params, state = jn.shape_tree(jn.models.xception(), (1, 299, 299, 3))

@@ -27,15 +27,26 @@ ENV = "JAXNETS_COMPILE_CACHE"
 
 
 def default_cache_dir() -> str:
-    """``$JAXNETS_COMPILE_CACHE`` or ``~/.cache/jaxnets/xla``."""
+    """``$JAXNETS_COMPILE_CACHE`` or ``~/.cache/jaxnets/xla``.
+
+    Returns:
+      The folder: the environment variable when it is set and not empty, else the default.
+    """
     return os.environ.get(ENV) or os.path.join(os.path.expanduser("~"), ".cache", "jaxnets", "xla")
 
 
 def enable_compilation_cache(path: str | None = None, *, min_compile_time_s: float = 0.5) -> str:
     """Store compiled executables under ``path`` (created if missing) and reuse them.
 
-    Only compilations that took at least ``min_compile_time_s`` are stored (JAX's
-    default is 1 s). Set it before the first compilation of the process. Returns the path.
+    Set it before the first compilation of the process.
+
+    Args:
+      path: the cache folder (None: :func:`default_cache_dir`).
+      min_compile_time_s: store only compilations that took at least this many seconds
+        (JAX's default is 1 s).
+
+    Returns:
+      The absolute path of the folder.
     """
     path = os.path.abspath(path or default_cache_dir())
     os.makedirs(path, exist_ok=True)

@@ -1,7 +1,6 @@
 """Checkpoints: the whole training state in one checked, atomically written file.
 
-A checkpoint file is a fixed header followed by a msgpack payload
-(``flax.serialization``)::
+A checkpoint file is a fixed header followed by a msgpack payload (``flax.serialization``)::
 
     magic  b"JAXNETS-CKPT\\n"  (13 bytes)
     version  uint32, little endian
@@ -16,11 +15,10 @@ to continue: the data-iterator position (epoch and batch), the history, the seed
 
 Files are written to a temporary name in the same folder, flushed and fsynced,
 renamed over the final name, and the folder is fsynced: a crash leaves either the
-old file or the new one, never half of one. Restoring checks every path, shape and
-dtype against a template built from the model and names the first one that differs.
-
-On many hosts, arrays are fetched to the host before writing (fully addressable or
-replicated arrays); process 0 writes. Sharded per-host writing is left to orbax.
+old file or the new one, never half of one. On many hosts, arrays are fetched to the
+host before writing (fully addressable or replicated arrays); process 0 writes. Sharded
+per-host writing is left to orbax. Restoring checks every path, shape and dtype against
+a template built from the model and names the first one that differs.
 
 Example:
     >>> import os, tempfile, optax, jaxnets as jn
@@ -76,7 +74,14 @@ def _is_key(x: Any) -> bool:
 
 
 def flatten_state(tree: Any) -> dict[str, np.ndarray]:
-    """Every leaf of ``tree`` as a host array under its ``a/b/c`` path (keys as key data)."""
+    """Every leaf of ``tree`` as a host array under its ``a/b/c`` path (keys as key data).
+
+    Args:
+      tree: the pytree, such as a :class:`~jaxnets.train.state.TrainState`.
+
+    Returns:
+      A dict of numpy arrays by path, in the tree's order.
+    """
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
     flat: dict[str, np.ndarray] = {}
     for path, leaf in leaves:
@@ -101,8 +106,13 @@ def check_flat_matches(
     """Check ``actual`` has every path of ``expected`` (in its order, so parameters are
     checked before optimizer state) with the same shape and dtype, and no other path.
 
-    Uses :func:`jaxnets.core.check_tree_matches` on each entry, so the messages match
-    the rest of the library.
+    Args:
+      expected: the shape and dtype of each path.
+      actual: the arrays by path.
+      what: the start of the error messages.
+
+    Raises:
+      ValueError: naming the first path that is missing, extra, or of another shape or dtype.
     """
     for path, spec in expected.items():
         if path not in actual:
@@ -116,8 +126,13 @@ def check_flat_matches(
 def unflatten_state(template: Any, flat: Mapping[str, np.ndarray], what: str = "checkpoint"):
     """Rebuild ``template``'s pytree from ``flat`` after checking paths, shapes, dtypes.
 
-    Raises a ValueError naming the first path that is missing, extra, or has another
-    shape or dtype than the template, with both shapes.
+    Args:
+      template: a pytree of the wanted structure, shapes and dtypes (and key types).
+      flat: the arrays by path, as :func:`flatten_state` makes them.
+      what: the start of the error message; a ValueError names the first path that differs.
+
+    Returns:
+      ``template``'s pytree holding ``flat``'s values as JAX arrays.
     """
     check_flat_matches(_template_specs(template), flat, what)
     paths_leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
@@ -134,7 +149,15 @@ def unflatten_state(template: Any, flat: Mapping[str, np.ndarray], what: str = "
 
 
 def encode(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> bytes:
-    """The bytes of a checkpoint file: header, then the msgpack payload."""
+    """The bytes of a checkpoint file: header, then the msgpack payload.
+
+    Args:
+      arrays: the host arrays by path.
+      meta: the JSON-able metadata.
+
+    Returns:
+      The bytes, for :func:`write_atomic`.
+    """
     payload = serialization.msgpack_serialize(
         {"arrays": dict(arrays), "meta": json.dumps(dict(meta), sort_keys=True)}
     )
@@ -143,7 +166,15 @@ def encode(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> bytes:
 
 
 def decode(data: bytes, source: str = "checkpoint") -> tuple[dict[str, np.ndarray], dict]:
-    """Check the header, length and checksum of ``data``; return ``(arrays, meta)``."""
+    """Check the header, length and checksum of ``data``; return ``(arrays, meta)``.
+
+    Args:
+      data: the bytes of a checkpoint file.
+      source: what a :class:`CheckpointError` (bad header, length or checksum) calls it.
+
+    Returns:
+      ``(arrays, meta)``: the numpy arrays by path and the metadata dict.
+    """
     if len(data) < HEADER_SIZE or not data.startswith(MAGIC):
         raise CheckpointError(
             f"{source}: not a jaxnets checkpoint (bad header; {len(data)} bytes, expected "
@@ -189,7 +220,16 @@ def _test_pause(f, data: bytes, tmp: str, step: Any) -> bool:
 
 
 def write_atomic(path: str, data: bytes, *, step: Any = None) -> str:
-    """Write ``data`` to ``path`` atomically: temp file, fsync, rename, fsync folder."""
+    """Write ``data`` to ``path`` atomically: temp file, fsync, rename, fsync folder.
+
+    Args:
+      path: the file; its folder is created if missing.
+      data: the bytes.
+      step: the step being saved, seen only by the test hook (``PAUSE_ENV``).
+
+    Returns:
+      ``path``.
+    """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
@@ -206,7 +246,13 @@ def write_atomic(path: str, data: bytes, *, step: Any = None) -> str:
 def save_checkpoint(path: str, train_state: Any, meta: Mapping[str, Any] | None = None) -> str:
     """Save ``train_state`` (any pytree) and the JSON-able ``meta`` to ``path`` atomically.
 
-    Only process 0 writes when several processes run; every process returns ``path``.
+    Args:
+      path: the file.
+      train_state: the pytree; its arrays are fetched to the host.
+      meta: the metadata (None: empty); its ``step`` is seen by the test hook.
+
+    Returns:
+      ``path``, on every process; only process 0 writes.
     """
     arrays = flatten_state(train_state)
     if jax.process_index() == 0:
@@ -216,17 +262,32 @@ def save_checkpoint(path: str, train_state: Any, meta: Mapping[str, Any] | None 
 
 
 def read_checkpoint(path: str) -> tuple[dict[str, np.ndarray], dict]:
-    """``(arrays, meta)`` of the checkpoint at ``path``, checked (see :func:`decode`)."""
+    """``(arrays, meta)`` of the checkpoint at ``path``, checked (see :func:`decode`).
+
+    Args:
+      path: the file.
+
+    Returns:
+      ``(arrays, meta)``: the numpy arrays by path and the metadata dict.
+    """
     with open(path, "rb") as f:
         data = f.read()
     return decode(data, path)
 
 
 def restore_checkpoint(path: str, template: Any) -> tuple[Any, dict]:
-    """Load ``path`` into the structure of ``template``; returns ``(train_state, meta)``.
+    """Load ``path`` into the structure of ``template``.
 
-    Raises :class:`CheckpointError` for a damaged file and ValueError (naming the path
-    and both shapes) when the checkpoint does not fit the template.
+    Args:
+      path: the file.
+      template: a pytree of the structure to fill, such as a fresh train state.
+
+    Returns:
+      ``(train_state, meta)``.
+
+    Raises:
+      CheckpointError: for a damaged file.
+      ValueError: naming the path and both shapes, when the checkpoint does not fit.
     """
     arrays, meta = read_checkpoint(path)
     return unflatten_state(template, arrays, f"checkpoint {path}"), meta
@@ -240,14 +301,13 @@ _STEP_FILE = re.compile(r"^ckpt-(\d+)\.jnc$")
 class CheckpointManager:
     """Keep the last ``keep`` checkpoints of a run and the best one by a metric.
 
-    Files are ``ckpt-<step>.jnc`` and ``best.jnc`` (a hard link to, or copy of, the
-    step file with the best ``monitor`` value so far, written atomically too).
+    Files are ``ckpt-<step>.jnc`` and ``best.jnc``, a hard link to (or copy of) the best one.
 
     Args:
-        directory: the folder, created if missing.
-        keep: how many step checkpoints to keep (the newest ones); at least 1.
-        monitor: the metric in ``meta["logs"]`` that chooses ``best.jnc``; None for none.
-        mode: ``"min"`` or ``"max"``: whether a smaller or larger ``monitor`` is better.
+      directory: the folder, created if missing.
+      keep: how many step checkpoints to keep (the newest ones); at least 1.
+      monitor: the metric in ``meta["logs"]`` that chooses ``best.jnc``; None for none.
+      mode: ``"min"`` or ``"max"``: whether a smaller or larger ``monitor`` is better.
 
     Example:
         >>> import tempfile, optax, jaxnets as jn
@@ -318,8 +378,7 @@ class CheckpointManager:
         return path
 
     def latest(self) -> str | None:
-        """The newest step checkpoint that reads back intact (damaged ones are skipped
-        with a warning), or None when there is none."""
+        """The newest intact step checkpoint (damaged ones are skipped with a warning), or None."""
         for step in reversed(self.steps()):
             path = self.path_for(step)
             try:
@@ -336,7 +395,6 @@ class CheckpointManager:
         return read_checkpoint(best)[1] if os.path.exists(best) else None
 
     def restore(self, template: Any, path: str | None = None) -> tuple[Any, dict] | None:
-        """Restore ``path`` (default: the latest intact checkpoint) into ``template``;
-        None when the folder has no checkpoint."""
+        """Restore ``path`` (default: :meth:`latest`) into ``template``; None if there is none."""
         path = path or self.latest()
         return None if path is None else restore_checkpoint(path, template)

@@ -106,16 +106,16 @@ def make_eval_step(
     example axis, and the sums are the objective's loss and metrics times the batch size.
 
     Args:
-        model: the network (None with an objective).
-        loss: a loss name, a per-example ``loss(outputs, labels)`` or an objective.
-        metrics: per-example metrics (per-example losses only).
-        precision: a name or :class:`~jaxnets.train.precision.Policy` (inputs cast).
-        mesh: a mesh or plan, as in :func:`jaxnets.make_train_step`; a batch is split over
-            its devices (a masked one padded to a multiple of them).
-        compiler_options: as in :func:`jaxnets.make_train_step`.
+      model: the network (None with an objective).
+      loss: a loss name, a per-example ``loss(outputs, labels)`` or an objective.
+      metrics: per-example metrics (per-example losses only).
+      precision: a name or :class:`~jaxnets.train.precision.Policy` (inputs cast).
+      mesh: a mesh or plan, as in :func:`jaxnets.make_train_step`; a batch is split over
+        its devices (a masked one padded to a multiple of them).
+      compiler_options: as in :func:`jaxnets.make_train_step`.
 
     Returns:
-        An :class:`EvalStep`.
+      An :class:`EvalStep`.
 
     Example:
         >>> import numpy as np, optax, jaxnets as jn
@@ -179,12 +179,12 @@ def make_predict(
     """A jitted ``predict(params, state, inputs) -> outputs`` in inference mode.
 
     Args:
-        model: the network.
-        precision: a name or :class:`~jaxnets.train.precision.Policy` (inputs cast).
-        compiler_options: as in :func:`jaxnets.make_train_step`.
+      model: the network.
+      precision: a name or :class:`~jaxnets.train.precision.Policy` (inputs cast).
+      compiler_options: as in :func:`jaxnets.make_train_step`.
 
     Returns:
-        The jitted function.
+      The jitted function.
 
     Example:
         >>> import jax, numpy as np, jaxnets as jn

@@ -52,14 +52,14 @@ def evaluate(
     (an objective's eval step gets the last batch unpadded, so it must divide them).
 
     Args:
-        eval_step: from :func:`jaxnets.make_eval_step`.
-        train_state: the state to evaluate.
-        data: the examples.
-        batch_size: examples per evaluation batch.
-        mesh: the mesh or plan the eval step was made with.
+      eval_step: from :func:`jaxnets.make_eval_step`.
+      train_state: the state to evaluate.
+      data: the examples.
+      batch_size: examples per evaluation batch.
+      mesh: the mesh or plan the eval step was made with.
 
     Returns:
-        The means by name (``loss`` and the metrics).
+      The means by name (``loss`` and the metrics).
     """
     totals: dict[str, float] = {}
     size = batch_size if mesh is None else distributed.eval_batch_size(batch_size, mesh)
@@ -90,7 +90,22 @@ def build_steps(
     with_eval: bool = True,
     mesh: distributed.MeshLike | None = None,
 ) -> tuple[Callable, Callable | None]:
-    """The jitted train step and (if ``with_eval``) eval step that :func:`fit` uses."""
+    """The jitted train step and (if ``with_eval``) eval step that :func:`fit` uses.
+
+    Args:
+      model: the network, or a dict of networks by part.
+      loss: a loss name, a per-example loss, an objective or ``(part, objective)`` pairs,
+        as in :func:`jaxnets.make_train_step`; pairs cannot have an eval step.
+      optimizer: the optax optimizer, or a dict of them by part.
+      metrics: per-example ``metric(outputs, labels)`` functions by name (None: the loss's
+        default metrics).
+      precision: the compute precision, a name or a :class:`~jaxnets.train.precision.Policy`.
+      with_eval: also build the eval step (for ``val_data``).
+      mesh: the mesh or plan both steps split the batch over (None: one device).
+
+    Returns:
+      ``(train_step, eval_step)``; ``eval_step`` is None without ``with_eval``.
+    """
     train_step = make_train_step(
         model, loss, optimizer, metrics=metrics, precision=precision, mesh=mesh
     )
@@ -163,30 +178,50 @@ def fit(
     it.
 
     Args:
-        model: the network, or a dict of networks by part (then pass ``train_state``).
-        train_data: the training examples, batched ``(inputs, labels)``.
-        optimizer: an optax optimizer, or a dict of them by part; compose clipping and
-            gradient accumulation into it first (:func:`jaxnets.optim.wrap`), so that a
-            given ``train_state`` and a restored checkpoint match it.
-        loss: a loss name, a per-example ``loss(outputs, labels)``, an objective or
-            ``(part, objective)`` pairs, as in :func:`jaxnets.make_train_step`.
-        callbacks: :class:`~jaxnets.train.callbacks.Callback` objects, called in order.
-        checkpoint_dir: save the whole train state there at every epoch end (and every
-            ``checkpoint_every_steps`` steps), keeping the newest ``keep_checkpoints``
-            and ``best.jnc`` by ``checkpoint_monitor`` (default ``val_loss`` with
-            ``val_data``, else ``loss``; ``checkpoint_mode`` "min" or "max").
-        resume: continue from the newest checkpoint in ``checkpoint_dir`` (if any) up to
-            ``epochs`` epochs in all; on CPU the result is bitwise that of an
-            uninterrupted run. Without ``resume``, a given ``train_state`` trains
-            ``epochs`` more epochs.
-        precision: ``"float32"`` (default), ``"bfloat16"`` or ``"float16"`` compute with
-            float32 parameters (see :mod:`jaxnets.train.precision`); ``loss_scale``
-            overrides float16's default of 2**15.
-        mesh: train on every device of a :func:`jaxnets.distributed.make_mesh` mesh (or a
-            :func:`~jaxnets.distributed.fully_sharded` plan): each batch is split over the
-            devices, the state replicated (or sharded); ``batch_size`` must be a multiple
-            of the devices. With several processes, ``train_data`` and ``batch_size`` are
-            this process's (see :func:`jaxnets.distributed.host_shard`).
+      model: the network, or a dict of networks by part (then pass ``train_state``).
+      train_data: the training examples, batched ``(inputs, labels)``.
+      optimizer: an optax optimizer, or a dict of them by part; compose clipping and
+        gradient accumulation into it first (:func:`jaxnets.optim.wrap`), so that a
+        given ``train_state`` and a restored checkpoint match it.
+      loss: a loss name, a per-example ``loss(outputs, labels)``, an objective or
+        ``(part, objective)`` pairs, as in :func:`jaxnets.make_train_step`.
+      epochs: the epochs to train (see ``resume``), >= 0.
+      batch_size: examples per training step; the last partial batch of an epoch is
+        dropped.
+      val_data: examples evaluated at every epoch end (not with ``(part, objective)``
+        pairs).
+      metrics: per-example ``metric(outputs, labels)`` functions by name (None: accuracy
+        for classification losses); not with objectives.
+      seed: the seed of the shuffle and, without ``train_state``, of the initialisation
+        and the run's key.
+      train_state: start from this state instead of a fresh one.
+      progress: show a progress bar.
+      eval_batch_size: examples per batch of the validation.
+      callbacks: :class:`~jaxnets.train.callbacks.Callback` objects, called in order.
+      checkpoint_dir: save the whole train state there at every epoch end (None: no
+        checkpoints), keeping the newest ones and ``best.jnc``.
+      resume: continue from the newest checkpoint in ``checkpoint_dir`` (if any) up to
+        ``epochs`` epochs in all; on CPU the result is bitwise that of an
+        uninterrupted run. Without ``resume``, a given ``train_state`` trains
+        ``epochs`` more epochs.
+      keep_checkpoints: how many step checkpoints to keep, at least 1.
+      checkpoint_monitor: the entry of the epoch's record that chooses ``best.jnc``
+        (None: ``val_loss`` with ``val_data``, else ``loss``).
+      checkpoint_mode: ``"min"`` or ``"max"``: whether a smaller or larger monitored
+        value is better.
+      checkpoint_every_steps: also save every this many steps (None: at epoch ends only).
+      precision: ``"float32"`` (default), ``"bfloat16"`` or ``"float16"`` compute with
+        float32 parameters (see :mod:`jaxnets.train.precision`).
+      loss_scale: overrides float16's default loss scale of 2**15.
+      mesh: train on every device of a :func:`jaxnets.distributed.make_mesh` mesh (or a
+        :func:`~jaxnets.distributed.fully_sharded` plan): each batch is split over the
+        devices, the state replicated (or sharded); ``batch_size`` must be a multiple
+        of the devices. With several processes, ``train_data`` and ``batch_size`` are
+        this process's (see :func:`jaxnets.distributed.host_shard`).
+
+    Returns:
+      A :class:`FitResult`: the last train state and the history, a list of per-epoch
+      values by name.
 
     Example:
         >>> import optax, jaxnets as jn

@@ -44,7 +44,15 @@ _CLASSIFICATION_LOSSES = {
 
 
 def default_metrics(loss_fn: Callable) -> dict[str, MetricFn]:
-    """Accuracy for classification losses, nothing more otherwise."""
+    """Accuracy for classification losses, nothing more otherwise.
+
+    Args:
+      loss_fn: a per-example loss function, as :func:`jaxnets.losses.get` returns it.
+
+    Returns:
+      ``{"accuracy": jaxnets.losses.correct}`` for softmax cross-entropy, sigmoid binary
+      cross-entropy and hinge; ``{}`` for any other loss.
+    """
     return {"accuracy": losses.correct} if loss_fn in _CLASSIFICATION_LOSSES else {}
 
 
@@ -62,13 +70,13 @@ def supervised(
     ``precision`` casts the inputs to its compute dtype.
 
     Args:
-        model: the network.
-        loss: a name from :mod:`jaxnets.losses` or a per-example ``loss(outputs, labels)``.
-        metrics: per-example ``metric(outputs, labels)`` functions by name.
-        precision: a :class:`~jaxnets.train.precision.Policy` (None: float32).
+      model: the network.
+      loss: a name from :mod:`jaxnets.losses` or a per-example ``loss(outputs, labels)``.
+      metrics: per-example ``metric(outputs, labels)`` functions by name.
+      precision: a :class:`~jaxnets.train.precision.Policy` (None: float32).
 
     Returns:
-        An :class:`Objective`, whose metrics are ``loss`` and the given ones.
+      An :class:`Objective`, whose metrics are ``loss`` and the given ones.
 
     Example:
         >>> import jax, numpy as np, jaxnets as jn
@@ -110,7 +118,15 @@ def _pair(batch: Any) -> tuple[Any, Any]:
 
 def is_objective(fn: Any) -> TypeGuard[Callable[..., Any]]:
     """Whether ``fn`` is an objective (it takes a ``train`` keyword) rather than a
-    per-example loss ``loss(outputs, labels)``."""
+    per-example loss ``loss(outputs, labels)``.
+
+    Args:
+      fn: the value to classify, such as a loss name or a function.
+
+    Returns:
+      True when ``fn`` is callable and has a ``train`` parameter that can be passed by
+      keyword; False otherwise, also when its signature cannot be read.
+    """
     if not callable(fn):
         return False
     try:
@@ -140,7 +156,15 @@ class Update(NamedTuple):
 
 def part_key(key: jax.Array | None, part: str | None) -> jax.Array | None:
     """The key stream of a named part: ``fold_in(key, crc32(part))`` (the key itself for
-    the whole model)."""
+    the whole model).
+
+    Args:
+      key: the step's PRNG key, or None.
+      part: the part's name, or None for the whole model.
+
+    Returns:
+      The part's key; ``key`` itself when either is None.
+    """
     if key is None or part is None:
         return key
     return jax.random.fold_in(key, zlib.crc32(part.encode()))
@@ -157,9 +181,19 @@ def make_updates(
 ) -> list[Update]:
     """The updates of a step from :func:`~jaxnets.make_train_step`'s arguments.
 
-    ``loss`` is a loss name or per-example function (with ``model`` a Layer), an
-    objective, or a sequence of ``(part, objective)`` pairs run in that order, each with
-    ``optimizer[part]``.
+    Args:
+      model: the network (needed for a per-example loss), a dict of networks by part
+        (pairs' parts are checked against it), or None.
+      loss: a loss name or per-example function (with ``model`` a Layer), an objective,
+        or a sequence of ``(part, objective)`` pairs run in that order.
+      optimizer: the optax optimizer, or with pairs a dict of them by part.
+      metrics: per-example metrics for a per-example loss; must be None otherwise.
+      precision: the policy; only the objective built for a per-example loss uses it, to
+        cast its inputs.
+      where: the function named in the error messages.
+
+    Returns:
+      The list of :class:`Update`: one, or one per pair in order.
     """
     if isinstance(loss, Sequence) and not isinstance(loss, str):
         return _part_updates(model, loss, optimizer, metrics, where)
@@ -218,7 +252,16 @@ def _part_updates(model, pairs, optimizers, metrics, where) -> list[Update]:
 
 def check_optimizer(optimizer: Any, where: str, what: str = "optimizer") -> Any:
     """``optimizer`` if it is an optax optimizer (``init`` and ``update`` functions), else
-    a TypeError naming ``where`` and ``what``."""
+    a TypeError naming ``where`` and ``what``.
+
+    Args:
+      optimizer: the value to check.
+      where: the function named in the error.
+      what: the argument named in the error.
+
+    Returns:
+      ``optimizer`` itself.
+    """
     if not (
         callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))
     ):
@@ -231,7 +274,21 @@ def check_optimizer(optimizer: Any, where: str, what: str = "optimizer") -> Any:
 
 def check_output(name: str, out: Any, state: Any) -> tuple[jax.Array, Any, dict]:
     """``out`` of the objective called ``name`` as ``(loss, new_state, metrics)``, checked
-    at trace time: a clear error names the objective and what came."""
+    at trace time: a clear error names the objective and what came.
+
+    Args:
+      name: the objective's name, for the errors.
+      out: what the objective returned, expected ``(loss, (new_state, metrics))``.
+      state: the state the objective was given; ``new_state`` must have its structure.
+
+    Returns:
+      ``(loss, new_state, metrics)``, the metrics as a plain dict.
+
+    Raises:
+      TypeError: for a wrong form, a loss that is not a floating-point scalar, or a
+        metric that is not a scalar under a string name.
+      ValueError: when ``new_state`` has another structure than ``state``.
+    """
     if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], tuple | list)):
         raise TypeError(
             f"objective {name!r}: should return (loss, (new_state, metrics)), got {_describe(out)}"

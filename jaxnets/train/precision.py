@@ -50,8 +50,16 @@ class Policy(NamedTuple):
 
 
 def policy(precision: str | Policy | None = None, loss_scale: float | None = None) -> Policy:
-    """A :class:`Policy` from a name in :data:`PRECISIONS` (float16 defaults to a loss
-    scale of 2**15, the others to none)."""
+    """A :class:`Policy` from a name in :data:`PRECISIONS`.
+
+    Args:
+      precision: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (None: float32), or a
+        :class:`Policy`, returned as it is (``loss_scale`` is then ignored).
+      loss_scale: the loss scale, > 0 (None: 2**15 for float16, else 1, meaning none).
+
+    Returns:
+      The :class:`Policy`.
+    """
     if isinstance(precision, Policy):
         return precision
     name = precision or "float32"

@@ -104,7 +104,17 @@ class TrainState:
 
 def stepped_state(step: Any, key: Any, treedef: Any, leaves: list) -> TrainState:
     """A :class:`TrainState` that holds ``(params, state, opt_state)`` as the flat
-    ``leaves`` of ``treedef`` (what a compiled train step returns)."""
+    ``leaves`` of ``treedef`` (what a compiled train step returns).
+
+    Args:
+      step: the step counter.
+      key: the run's base PRNG key.
+      treedef: the tree structure of ``(params, state, opt_state)``.
+      leaves: its leaves, in ``treedef``'s order; kept, not copied.
+
+    Returns:
+      The :class:`TrainState`; its dicts are built when first read.
+    """
     ts = object.__new__(TrainState)
     ts.step = step
     ts.key = key
@@ -146,15 +156,15 @@ def create_train_state(
     step takes ``(part, objective)`` pairs (:func:`jaxnets.make_train_step`).
 
     Args:
-        model: a network, or a dict of networks by part.
-        optimizer: the optax optimizer (with clipping or accumulation already composed
-            in, see :func:`jaxnets.optim.wrap`), or a dict of them by part.
-        input_spec: the input's shape with the batch dimension, a
-            ``jax.ShapeDtypeStruct``, or a dict of them by part.
-        seed: the seed of the initialisation and of the run's key.
+      model: a network, or a dict of networks by part.
+      optimizer: the optax optimizer (with clipping or accumulation already composed
+        in, see :func:`jaxnets.optim.wrap`), or a dict of them by part.
+      input_spec: the input's shape with the batch dimension, a
+        ``jax.ShapeDtypeStruct``, or a dict of them by part.
+      seed: the seed of the initialisation and of the run's key.
 
     Returns:
-        A :class:`TrainState` at step 0.
+      A :class:`TrainState` at step 0.
 
     Example:
         >>> import optax, jaxnets as jn

@@ -70,30 +70,30 @@ def make_train_step(
     reused): keep only the returned one.
 
     Args:
-        model: the network, a dict of networks by part, or None with an objective.
-        loss: as above.
-        optimizer: an optax optimizer, or a dict of them by part. Compose clipping and
-            accumulation into it (:func:`jaxnets.optim.wrap`) before the train state is
-            made, so the state and the step agree.
-        metrics: per-example ``metric(outputs, labels)`` functions (per-example losses
-            only; default: accuracy for classification losses).
-        donate: reuse the input state's buffers.
-        precision: a name or :class:`~jaxnets.train.precision.Policy`: the supervised
-            objective casts its inputs to the compute dtype; every objective's loss is
-            scaled where the policy says, and an update whose scaled gradients overflow
-            is skipped. Parameters stay float32.
-        mesh: where the step runs: None (one device), a mesh from
-            :func:`jaxnets.distributed.make_mesh` (data parallel: the batch split over
-            the devices, the state replicated) or a
-            :func:`~jaxnets.distributed.fully_sharded` plan. The numbers are those of one
-            device with the whole batch.
-        compiler_options: XLA options; None chooses them from what the model's layer
-            implementations declare (``docs/implementations.md``), ``{}`` keeps XLA's
-            defaults. Honoured
-            with and without a mesh; ``step.compiler_options`` shows what was used.
+      model: the network, a dict of networks by part, or None with an objective.
+      loss: as above.
+      optimizer: an optax optimizer, or a dict of them by part. Compose clipping and
+        accumulation into it (:func:`jaxnets.optim.wrap`) before the train state is
+        made, so the state and the step agree.
+      metrics: per-example ``metric(outputs, labels)`` functions (per-example losses
+        only; default: accuracy for classification losses).
+      donate: reuse the input state's buffers.
+      precision: a name or :class:`~jaxnets.train.precision.Policy`: the supervised
+        objective casts its inputs to the compute dtype; every objective's loss is
+        scaled where the policy says, and an update whose scaled gradients overflow
+        is skipped. Parameters stay float32.
+      mesh: where the step runs: None (one device), a mesh from
+        :func:`jaxnets.distributed.make_mesh` (data parallel: the batch split over
+        the devices, the state replicated) or a
+        :func:`~jaxnets.distributed.fully_sharded` plan. The numbers are those of one
+        device with the whole batch.
+      compiler_options: XLA options; None chooses them from what the model's layer
+        implementations declare (``docs/implementations.md``), ``{}`` keeps XLA's
+        defaults. Honoured
+        with and without a mesh; ``step.compiler_options`` shows what was used.
 
     Returns:
-        A :class:`TrainStep`.
+      A :class:`TrainStep`.
 
     Example:
         >>> import optax, numpy as np, jaxnets as jn

@@ -21,13 +21,13 @@ def model_uses_key(model: Layer, params, state, inputs) -> bool:
     Traces ``apply`` once on abstract values and follows the key through the graph.
 
     Args:
-        model: the network.
-        params: its parameters (arrays or ``jax.ShapeDtypeStruct`` leaves).
-        state: its state.
-        inputs: a batch of inputs.
+      model: the network.
+      params: its parameters (arrays or ``jax.ShapeDtypeStruct`` leaves).
+      state: its state.
+      inputs: a batch of inputs.
 
     Returns:
-        True when some output depends on the key.
+      True when some output depends on the key.
     """
 
     def objective(params, state, batch, *, key, train):

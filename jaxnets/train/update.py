@@ -121,12 +121,12 @@ def step_function(
     (where a loop would reshard a weight at every iteration).
 
     Args:
-        updates: the updates (objective, part, optimizer), applied in this order.
-        loss_scale: the factor each loss is multiplied by before differentiation.
-        placement: the mesh plan of the step, or None for one device.
+      updates: the updates (objective, part, optimizer), applied in this order.
+      loss_scale: the factor each loss is multiplied by before differentiation.
+      placement: the mesh plan of the step, or None for one device.
 
     Returns:
-        The un-jitted step function.
+      The un-jitted step function.
     """
     single = len(updates) == 1 and updates[0].part is None
     gather = scatter = _identity
