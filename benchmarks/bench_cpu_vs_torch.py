@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/bench_cpu_vs_torch.py [--out benchmarks/out/cpu_vs_torch.json]
        [--rounds 15] [--workloads lenet,resnet20,lstm] [--threads 2] [--hugepages]
-       [--torch-tunables]
+       [--torch-tunables] [--before TREE [--spawns 4]]
 
 PyTorch is an optional, benchmark-only dependency (``pip install jaxnets[bench]``, i.e.
 ``torch==2.13.0``; install the CPU build, e.g. from a local wheel with
@@ -29,6 +29,14 @@ ratios jaxnets/torch, jaxnets/raw_jax and raw_jax/torch, plus the machine's load
 (:func:`jaxnets.process.reexec_with_hugepages`) for the JAX columns; PyTorch runs without
 glibc tunables unless ``--torch-tunables`` is given.
 
+``--before TREE`` times this tree's jaxnets against the jaxnets of another source tree (a
+git worktree of an older commit) and PyTorch, each in a child process, round-robin in
+rotating order; the children are started afresh ``--spawns`` times (alternating which tree
+starts first), since one process's speed differs from the next start's by a few percent.
+The JSON gives each spawn's medians and the medians over spawns of
+``ratio_jaxnets_over_jaxnets_before`` and of each tree's ratio to PyTorch. ``--before`` with
+this tree itself measures that spread.
+
 PyTorch runs in a child process driven over a pipe (one step per request, timed from the
 parent like the JAX columns), so its OpenMP pool and XLA's thread pool never share a
 process. Measure on a quiet machine: PyTorch eager with 2 threads slows down sharply when
@@ -40,7 +48,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
+import statistics
 import sys
 
 import jax
@@ -174,25 +182,9 @@ def torch_worker(workload: str, threads: int) -> None:
         sys.stdout.flush()
 
 
-class TorchProcess:
-    """Drives :func:`torch_worker` in a child process; calling it runs one step."""
-
-    def __init__(self, workload: str, threads: int, env: dict[str, str]):
-        cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", workload]
-        cmd += ["--threads", str(threads)]
-        self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
-        )
-        self.info = json.loads(self.proc.stdout.readline())
-
-    def __call__(self) -> None:
-        self.proc.stdin.write("\n")
-        self.proc.stdin.flush()
-        self.proc.stdout.readline()
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait()
+def _worker_command(kind: str, workload: str, threads: int) -> list[str]:
+    cmd = [sys.executable, os.path.abspath(__file__), f"--{kind}-worker", workload]
+    return [*cmd, "--threads", str(threads)]
 
 
 # --------------------------------------------------------------------------- JAX columns
@@ -252,6 +244,26 @@ def jax_columns(workload: str, x, y):
     }
 
 
+def jaxnets_worker(workload: str) -> None:
+    """The child process of a ``--before`` run: the jaxnets column of the tree on
+    ``PYTHONPATH``, driven like :func:`torch_worker` (each step blocks before answering)."""
+    count, run = jax_columns(workload, *_batch(workload))["jaxnets"]
+    trace = [float(run()) for _ in range(WARM_STEPS)]
+    print(json.dumps({"params": count, "losses": trace, "jaxnets_file": jn.__file__}))
+    sys.stdout.flush()
+    for _ in sys.stdin:
+        jax.block_until_ready(run())
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+
+
+def tree_env(tree: str) -> dict[str, str]:
+    """This environment with ``tree`` first on ``PYTHONPATH`` (its ``jaxnets`` wins)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (tree, env.get("PYTHONPATH")) if p)
+    return env
+
+
 def _load() -> list[float] | None:
     try:
         return [round(v, 2) for v in os.getloadavg()]
@@ -268,32 +280,36 @@ def torch_env(inherit_tunables: bool) -> dict[str, str]:
     return env
 
 
+def _check_columns(counts: dict[str, int], traces: dict[str, list[float]], workload: str):
+    """Every column trains the same number of parameters and its loss falls."""
+    assert len(set(counts.values())) == 1, counts
+    for name, trace in traces.items():
+        assert trace[-1] < trace[0], (workload, name, trace)
+
+
 def bench_workload(workload: str, rounds: int, calls: int, threads: int, env) -> dict:
+    """Time the columns of one workload round-robin: jaxnets and raw JAX in this process,
+    PyTorch in a child."""
     x, y = _batch(workload)
     columns = jax_columns(workload, x, y)
-    traces = {}
-    for name, (_, fn) in columns.items():
-        traces[name] = [float(fn()) for _ in range(WARM_STEPS)]
+    traces = {name: [float(fn()) for _ in range(WARM_STEPS)] for name, (_, fn) in columns.items()}
     counts = {name: n for name, (n, _) in columns.items()}
     steps = {name: fn for name, (_, fn) in columns.items()}
     worker = None
     if torch is not None:
-        worker = TorchProcess(workload, threads, env)
+        worker = harness.StepProcess(_worker_command("torch", workload, threads), env)
         counts["torch"], traces["torch"] = worker.info["params"], worker.info["losses"]
         steps["torch"] = worker
-    assert len(set(counts.values())) == 1, counts
-    for name, trace in traces.items():
-        assert trace[-1] < trace[0], (workload, name, trace)
+    _check_columns(counts, traces, workload)
     load_before = _load()
     try:
         results = harness.time_interleaved(steps, rounds=rounds, calls_per_round=calls, warmup=1)
     finally:
         if worker is not None:
             worker.close()
-    losses = {name: {"first": t[0], "last": t[-1]} for name, t in traces.items()}
     out = {
         "params": counts["jaxnets"],
-        "loss_first_last": losses,
+        "loss_first_last": {name: {"first": t[0], "last": t[-1]} for name, t in traces.items()},
         "load_avg_before": load_before,
         "load_avg_after": _load(),
         "results": results,
@@ -303,6 +319,51 @@ def bench_workload(workload: str, rounds: int, calls: int, threads: int, env) ->
         r = harness.ratios(results, "torch")
         out["ratio_jaxnets_over_torch"] = r["jaxnets"]
         out["ratio_raw_jax_over_torch"] = r["raw_jax"]
+    return out
+
+
+def bench_before_after(
+    workload: str, rounds: int, calls: int, threads: int, env, before: str, spawns: int
+) -> dict:
+    """This tree's jaxnets against ``before``'s, each in child processes started afresh
+    ``spawns`` times (in alternating order; a process's own speed varies by a few percent
+    from one start to the next), with PyTorch, all timed round-robin in rotating order.
+    Ratios are medians over the spawns of each spawn's ratio of medians."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    trees = [("jaxnets", here), ("jaxnets_before", before)]
+    per_spawn = []
+    for spawn in range(spawns):
+        workers: dict[str, harness.StepProcess] = {}
+        for name, tree in trees if spawn % 2 == 0 else trees[::-1]:
+            workers[name] = harness.StepProcess(
+                _worker_command("jaxnets", workload, threads), tree_env(tree)
+            )
+            source = os.path.dirname(os.path.dirname(workers[name].info["jaxnets_file"]))
+            assert os.path.samefile(source, tree), (name, source, tree)
+        if torch is not None:
+            workers["torch"] = harness.StepProcess(_worker_command("torch", workload, threads), env)
+        counts = {name: w.info["params"] for name, w in workers.items()}
+        _check_columns(counts, {name: w.info["losses"] for name, w in workers.items()}, workload)
+        load_before = _load()
+        try:
+            results = harness.time_interleaved(
+                dict(workers), rounds=rounds, calls_per_round=calls, warmup=1, rotate=True
+            )
+        finally:
+            for worker in workers.values():
+                worker.close()
+        entry = {"load_avg_before": load_before, "load_avg_after": _load(), "results": results}
+        entry["ratio_jaxnets_over_jaxnets_before"] = harness.ratios(results, "jaxnets_before")[
+            "jaxnets"
+        ]
+        if torch is not None:
+            r = harness.ratios(results, "torch")
+            entry["ratio_jaxnets_over_torch"] = r["jaxnets"]
+            entry["ratio_jaxnets_before_over_torch"] = r["jaxnets_before"]
+        per_spawn.append(entry)
+    keys = [k for k in per_spawn[0] if k.startswith("ratio_")]
+    out: dict = {"params": counts["jaxnets"], "before_tree": before, "spawns": per_spawn}
+    out.update({k: statistics.median(e[k] for e in per_spawn) for k in keys})
     return out
 
 
@@ -325,10 +386,24 @@ def main() -> None:
     parser.add_argument(
         "--torch-tunables", action="store_true", help="give PyTorch the same glibc tunables"
     )
+    parser.add_argument(
+        "--before",
+        default=None,
+        metavar="TREE",
+        help="also time the jaxnets of another source tree (e.g. a git worktree of an older "
+        "commit), both jaxnets columns in child processes",
+    )
+    parser.add_argument(
+        "--spawns", type=int, default=4, help="with --before: fresh child processes, times"
+    )
     parser.add_argument("--torch-worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--jaxnets-worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.torch_worker:
         torch_worker(args.torch_worker, args.threads)
+        return
+    if args.jaxnets_worker:
+        jaxnets_worker(args.jaxnets_worker)
         return
     if args.hugepages:
         process.reexec_with_hugepages()
@@ -348,10 +423,18 @@ def main() -> None:
         "workloads": {},
     }
     for name in args.workloads.split(","):
-        res = bench_workload(name, args.rounds, args.calls or CALLS[name], args.threads, env)
+        calls = args.calls or CALLS[name]
+        if args.before:
+            res = bench_before_after(
+                name, args.rounds, calls, args.threads, env, args.before, args.spawns
+            )
+            ratios = {k: round(v, 4) for k, v in res.items() if k.startswith("ratio_")}
+            print(f"{name}: {ratios}")
+        else:
+            res = bench_workload(name, args.rounds, calls, args.threads, env)
+            ms = {k: round(v["median_s"] * 1e3, 2) for k, v in res["results"].items()}
+            print(f"{name}: median ms {ms}, jaxnets/torch {res.get('ratio_jaxnets_over_torch')}")
         payload["workloads"][name] = res
-        ms = {k: round(v["median_s"] * 1e3, 2) for k, v in res["results"].items()}
-        print(f"{name}: median ms {ms}, jaxnets/torch {res.get('ratio_jaxnets_over_torch')}")
     harness.write_json(args.out, payload)
 
 

@@ -12,6 +12,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -42,20 +43,27 @@ def time_interleaved(
     rounds: int = 30,
     calls_per_round: int = 20,
     warmup: int = 3,
+    rotate: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Time each zero-argument callable; each round runs it ``calls_per_round`` times and
     blocks once at the end. Returns per-candidate median/min/max seconds per call, and
     the medians of the calling thread's CPU seconds and of the process's context switches
     per call (a dispatch-bound step is as fast as the Python thread that dispatches it,
-    and each time XLA's worker thread has gone to sleep waking it costs microseconds)."""
+    and each time XLA's worker thread has gone to sleep waking it costs microseconds).
+    With ``rotate``, round ``r`` starts at candidate ``r mod n``, so each candidate follows
+    each other one equally often (what runs just before a step can slow it: a child
+    process's threads still spinning, a cold cache)."""
     for fn in candidates.values():
         for _ in range(warmup):
             block(fn())
     samples: dict[str, list[float]] = {name: [] for name in candidates}
     thread_cpu: dict[str, list[float]] = {name: [] for name in candidates}
     switches: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(rounds):
-        for name, fn in candidates.items():
+    order = list(candidates)
+    for r in range(rounds):
+        shift = r % len(order) if rotate else 0
+        for name in order[shift:] + order[:shift]:
+            fn = candidates[name]
             usage = _switches()
             cpu = time.thread_time()
             start = time.perf_counter()
@@ -78,6 +86,30 @@ def time_interleaved(
         }
         for name, s in samples.items()
     }
+
+
+class StepProcess:
+    """A step run in a child process over a pipe: the child prints one JSON line (its
+    info), then answers each line it reads with a line once the step has finished.
+    Calling the object runs one step; ``info`` is the child's first line."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str]):
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        )
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the step process {cmd} exited before reporting")
+        self.info = json.loads(line)
+
+    def __call__(self) -> None:
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        self.proc.stdout.readline()
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
 
 
 def _switches() -> int:
