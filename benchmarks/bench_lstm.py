@@ -13,8 +13,8 @@ equal): token ids -> embedding -> LSTM over time -> logits, mean softmax cross-e
   ``jax.value_and_grad`` (the plain formulation: on the CPU per-gate products inside the
   loop; on accelerators one input product for all steps before the loop and one fused
   recurrent product per step, which is also what jaxnets' LSTM runs there). On the CPU
-  jaxnets' LSTM runs its hand-written-backward formulation instead (``fused=None``; see
-  ``jaxnets/layers/recurrent.py``), so there the ratio measures that gain.
+  jaxnets' LSTM runs its hand-written-backward formulation instead (``impl="auto"`` picks
+  ``chunked``; see ``jaxnets/_impl/lstm.py``), so there the ratio measures that gain.
 * ``flax``: ``nn.Embed``, ``nn.RNN(nn.LSTMCell)``, ``nn.Dense`` (flax computes each gate's
   input product inside the loop, one Dense per gate).
 

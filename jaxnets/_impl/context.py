@@ -45,7 +45,9 @@ def _levels(x: Any) -> tuple[list[str], Any]:
     while isinstance(x, jax.core.Tracer):
         name = type(x).__name__
         if name == "LinearizeTracer":
-            kinds.append("reverse")
+            # jax.vjp and jax.grad linearise to transpose; jax.linearize hands the user a
+            # forward-mode function (under which a custom_vjp cannot run)
+            kinds.append("reverse" if getattr(x._trace, "is_vjp", True) else "forward")
             x = x.primal
         elif name == "JVPTracer":
             # linearize without direct linearisation: a JVP whose tangent is unknown

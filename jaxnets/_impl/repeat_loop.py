@@ -156,7 +156,8 @@ def _merge(diff, fixed, is_diff):
 
 
 def _remat_loop(block, n, train, params, state, x, keys, remat, policy, unroll) -> str | None:
-    if not remat or policy is not None or not (unroll is False or unroll == 1):
+    one_step = unroll is False or (unroll is not True and unroll == 1)  # True == 1 in Python
+    if not remat or policy is not None or not one_step:
         return "needs remat=True, no checkpoint policy and unroll=1"
     return None
 
