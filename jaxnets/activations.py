@@ -11,7 +11,9 @@ Example:
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -115,6 +117,71 @@ ACTIVATIONS: dict[str, Callable[..., jax.Array]] = {
 }
 
 
+def _choices() -> str:
+    return ", ".join(repr(n) for n in ACTIVATIONS)
+
+
+def resolve(where: str, activation: Any, kwargs: dict | None = None, what: str = "activation"):
+    """:func:`get` with the caller named in its errors, and ``kwargs`` checked at once.
+
+    Args:
+      where: the function or layer, the start of every message ("Dense").
+      activation: a name in ``ACTIVATIONS``, a callable, or None.
+      kwargs: keyword arguments to bind to the function; each must be one it accepts.
+      what: the argument's name in the messages.
+
+    Returns:
+      The activation function, with ``kwargs`` bound if any were given.
+
+    Raises:
+      TypeError: ``activation`` is neither a name, a callable nor None, or ``kwargs``
+        holds a keyword the function does not take.
+      ValueError: ``activation`` is a name not in ``ACTIVATIONS``.
+    """
+    kwargs = kwargs or {}
+    if activation is None:
+        fn = identity
+    elif callable(activation):
+        fn = activation
+    elif isinstance(activation, str):
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"{where}: unknown activation {activation!r}: {what} must be a callable, None "
+                f"or one of {_choices()}, got {activation!r}"
+            )
+        fn = ACTIVATIONS[activation]
+    else:
+        raise TypeError(
+            f"{where}: {what} must be a callable, None or one of {_choices()}, got "
+            f"{activation!r} (a {type(activation).__name__})"
+        )
+    if kwargs:
+        _check_keywords(where, fn, activation_name(activation), kwargs)
+        return functools.partial(fn, **kwargs)
+    return fn
+
+
+def _check_keywords(where: str, fn: Callable, shown: str, kwargs: dict) -> None:
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # no signature to check against: leave it to the call
+        return
+    try:
+        signature.bind_partial(None, **kwargs)
+    except TypeError:
+        accepted = [
+            p.name
+            for p in list(signature.parameters.values())[1:]
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+        unknown = sorted(k for k in kwargs if k not in signature.parameters)
+        names = ", ".join(map(repr, unknown or kwargs))
+        raise TypeError(
+            f"{where}: {shown} takes no keyword argument {names}; its keywords are "
+            f"{accepted or 'none'}"
+        ) from None
+
+
 def get(activation: str | Callable[..., jax.Array] | None, **kwargs) -> Callable:
     """Resolve an activation name (or pass a callable through); ``None`` is identity.
 
@@ -127,19 +194,35 @@ def get(activation: str | Callable[..., jax.Array] | None, **kwargs) -> Callable
 
     Raises:
       ValueError: for a name that is not in ``ACTIVATIONS``.
+      TypeError: for anything else that is not a callable or None, or a keyword the
+        function does not take.
     """
-    if activation is None:
-        fn = identity
-    elif callable(activation):
-        fn = activation
-    elif isinstance(activation, str) and activation in ACTIVATIONS:
-        fn = ACTIVATIONS[activation]
-    else:
-        raise ValueError(
-            f"unknown activation {activation!r}; expected a callable or one of "
-            f"{sorted(ACTIVATIONS)}"
+    return resolve("activations.get", activation, kwargs)
+
+
+def check_name(where: str, name: Any) -> str | None:
+    """A layer's ``name`` argument: a non-empty string or None.
+
+    Args:
+      where: the layer, the start of the message.
+      name: what came.
+
+    Returns:
+      ``name``.
+
+    Raises:
+      TypeError: ``name`` is neither a string nor None.
+      ValueError: ``name`` is the empty string.
+    """
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise TypeError(
+            f"{where}: name must be a str or None, got {name!r} (a {type(name).__name__})"
         )
-    return functools.partial(fn, **kwargs) if kwargs else fn
+    if not name:
+        raise ValueError(f"{where}: name must be a non-empty str or None, got ''")
+    return name
 
 
 def activation_name(activation: str | Callable | None) -> str:
@@ -175,20 +258,26 @@ def Activation(
 
     Raises:
       ValueError: for an unknown activation name.
+      TypeError: for an activation of another type, a keyword the function does not
+        take, or a ``name`` that is not a string.
     """
-    try:
-        fn = get(activation, **kwargs)
-    except ValueError as e:
-        raise ValueError(f"Activation: {e}") from None
+    return _activation_layer("Activation", activation, name, kwargs)
+
+
+def _activation_layer(where: str, activation, name, kwargs) -> Layer:
+    fn = resolve(where, activation, kwargs)
+    check_name(where, name)
     kind = "".join(part.capitalize() for part in activation_name(activation).split("_"))
     return stateless(kind, fn, name=name)
 
 
 def _layer(activation: str) -> Callable[..., Layer]:
-    def make(name: str | None = None, **kwargs) -> Layer:
-        return Activation(activation, name=name, **kwargs)
+    layer_name = "".join(part.capitalize() for part in activation.split("_"))
 
-    make.__name__ = "".join(part.capitalize() for part in activation.split("_"))
+    def make(name: str | None = None, **kwargs) -> Layer:
+        return _activation_layer(layer_name, activation, name, kwargs)
+
+    make.__name__ = layer_name
     make.__doc__ = f"""A layer applying ``{activation}`` (see :func:`Activation`).
 
     Args:

@@ -16,13 +16,15 @@ Example:
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Sequence
+import numbers
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import jax
 import optax
 
 from jaxnets.core import path_str
+from jaxnets.core.arguments import choice, count, number
 
 #: Leaf names that weight decay applies to by default: weights, not biases, norm scales
 #: or offsets (the AdamW / BERT / ResNet recipes).
@@ -30,6 +32,59 @@ DECAYED_LEAVES = ("kernel", "embedding", "weight", "depthwise_kernel", "pointwis
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "linear", "exponential", "step")
+
+
+def _patterns(where: str, what: str, patterns: Any) -> list[str]:
+    """Globs as a list: one string, or an iterable of strings."""
+    if isinstance(patterns, str):
+        return [patterns]
+    if isinstance(patterns, Iterable) and not isinstance(patterns, (bytes, dict)):
+        patterns = list(patterns)
+        bad = [p for p in patterns if not isinstance(p, str)]
+        if not bad:
+            return patterns
+        shown = f"{bad[0]!r} (a {type(bad[0]).__name__})"
+    else:
+        shown = f"{patterns!r} (a {type(patterns).__name__})"
+    raise TypeError(
+        f"{where}: {what} must be a glob string or a list of them (e.g. ['*/bias']), got {shown}"
+    )
+
+
+def _check_optimizer(where: str, optimizer: Any) -> None:
+    """Raise a TypeError unless ``optimizer`` is an optax GradientTransformation."""
+    if isinstance(optimizer, optax.GradientTransformation) or (
+        callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))
+    ):
+        return
+    hint = (
+        " (make one with make_optimizer(name, learning_rate))" if isinstance(optimizer, str) else ""
+    )
+    raise TypeError(
+        f"{where}: optimizer must be an optax GradientTransformation such as "
+        f"optax.adam(1e-3), got {optimizer!r:.60} (a {type(optimizer).__name__}){hint}"
+    )
+
+
+def _check_learning_rate(where: str, learning_rate: Any, *, schedules: bool = True) -> Any:
+    """A positive, finite learning rate (training with a negative one goes uphill) as a
+    Python float, or a schedule (a function of the step) where ``schedules``."""
+    if schedules and callable(learning_rate):
+        return learning_rate
+    if getattr(learning_rate, "shape", None) == () and hasattr(learning_rate, "dtype"):
+        learning_rate = learning_rate.item()  # a 0-d NumPy or JAX array
+    if schedules and not isinstance(learning_rate, numbers.Real):
+        raise TypeError(
+            f"{where}: learning_rate must be a finite number > 0 or a schedule (a function of "
+            f"the step), got {learning_rate!r:.60} (a {type(learning_rate).__name__})"
+        )
+    return number(where, "learning_rate", learning_rate, low=0.0, low_open=True)
+
+
+def _wrap_options(where: str, clip_norm: Any, accumulate_steps: Any) -> None:
+    if clip_norm is not None:
+        number(where, "clip_norm", clip_norm, low=0.0, low_open=True)
+    count(where, "accumulate_steps", accumulate_steps)
 
 
 def _paths(params: Any) -> Any:
@@ -47,7 +102,7 @@ def path_mask(params: Any, patterns: Sequence[str]) -> Any:
     Returns:
       A tree of the structure of ``params`` with a bool per leaf.
     """
-    patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+    patterns = _patterns("path_mask", "patterns", patterns)
     return jax.tree.map(
         lambda p: any(fnmatch.fnmatchcase(p, pat) for pat in patterns), _paths(params)
     )
@@ -65,7 +120,7 @@ def decay_mask(params: Any, exclude: Sequence[str] = ()) -> Any:
     Returns:
       A tree of the structure of ``params`` with a bool per leaf.
     """
-    excluded = path_mask(params, exclude)
+    excluded = path_mask(params, _patterns("decay_mask", "exclude", exclude))
     return jax.tree.map(
         lambda p, ex: p.rsplit("/", 1)[-1] in DECAYED_LEAVES and not ex, _paths(params), excluded
     )
@@ -93,6 +148,9 @@ def freeze(
         ([0.0, 0.0], [-1.0, -1.0])
     """
 
+    _check_optimizer("freeze", optimizer)
+    patterns = _patterns("freeze", "patterns", patterns)
+
     def labels(params):
         return jax.tree.map(lambda f: "frozen" if f else "train", path_mask(params, patterns))
 
@@ -117,24 +175,36 @@ def schedule(
 
     Args:
       kind: one of :data:`SCHEDULES`.
-      learning_rate: the peak (initial) learning rate.
-      total_steps: the length of the run in steps (values below 1 count as 1).
-      warmup_steps: the steps of linear warm-up from 0 (``warmup_cosine`` only).
-      decay_rate: the factor of ``exponential`` over the run, and of ``step`` per boundary.
-      boundaries: fractions of the run at which ``step`` multiplies by ``decay_rate``.
+      learning_rate: the peak (initial) learning rate, a finite number > 0.
+      total_steps: the length of the run in steps, an int >= 0 (0 counts as 1).
+      warmup_steps: the steps of linear warm-up from 0 (``warmup_cosine`` only), >= 0.
+      decay_rate: the factor of ``exponential`` over the run, and of ``step`` per boundary,
+        a finite number > 0.
+      boundaries: fractions of the run, each in (0, 1), at which ``step`` multiplies by
+        ``decay_rate``. Each must fall on a step of its own: two fractions that land on
+        the same step (``int(b * total_steps)``) would silently count as one decay instead
+        of two, so they are refused.
 
     Returns:
       The schedule, a function of the step count.
 
     Raises:
-      ValueError: for an unknown ``kind``.
+      ValueError: for an unknown ``kind``, a value out of range, or boundaries that fall
+        on the same step.
+      TypeError: for an argument of the wrong type.
 
     Example:
         >>> s = schedule("cosine", 0.1, 100)
         >>> round(float(s(0)), 6), round(float(s(50)), 6), float(s(100))
         (0.1, 0.05, 0.0)
     """
-    total = max(1, int(total_steps))
+    where = "schedule"
+    choice(where, "kind", kind, SCHEDULES)
+    learning_rate = _check_learning_rate(where, learning_rate, schedules=False)
+    total = max(1, count(where, "total_steps", total_steps, minimum=0))
+    warmup_steps = count(where, "warmup_steps", warmup_steps, minimum=0)
+    decay_rate = number(where, "decay_rate", decay_rate, low=0.0, low_open=True)
+    marks = _step_marks(boundaries, total, decay_rate) if kind == "step" else {}
     if kind == "constant":
         return optax.constant_schedule(learning_rate)
     if kind == "cosine":
@@ -147,10 +217,33 @@ def schedule(
         return optax.linear_schedule(learning_rate, 0.0, total)
     if kind == "exponential":
         return optax.exponential_decay(learning_rate, total, decay_rate)
-    if kind == "step":
-        marks = {int(b * total): decay_rate for b in boundaries}
-        return optax.piecewise_constant_schedule(learning_rate, marks)
-    raise ValueError(f"unknown schedule {kind!r}; expected one of {list(SCHEDULES)}")
+    return optax.piecewise_constant_schedule(learning_rate, marks)
+
+
+def _step_marks(boundaries: Any, total: int, decay_rate: float) -> dict[int, float]:
+    """The steps of a ``step`` schedule's boundaries; refuses two on one step."""
+    where = "schedule"
+    if isinstance(boundaries, (str, numbers.Number)) or not isinstance(boundaries, Iterable):
+        raise TypeError(
+            f"{where}: boundaries must be a tuple of fractions of the run in (0, 1), got "
+            f"{boundaries!r}"
+        )
+    marks: dict[int, float] = {}
+    fractions: dict[int, float] = {}
+    for b in boundaries:
+        b = number(
+            where, "every entry of boundaries", b, low=0.0, high=1.0, low_open=True, high_open=True
+        )
+        step = int(b * total)
+        if step in fractions:
+            raise ValueError(
+                f"{where}: boundaries {fractions[step]:g} and {b:g} both fall on step {step} "
+                f"of total_steps={total}: they would merge into one decay; give each boundary "
+                f"a step of its own (fewer boundaries or more steps)"
+            )
+        fractions[step] = b
+        marks[step] = decay_rate
+    return marks
 
 
 def make_optimizer(
@@ -186,7 +279,9 @@ def make_optimizer(
       The optimizer.
 
     Raises:
-      ValueError: for an unknown ``name`` or bad ``clip_norm``/``accumulate_steps``.
+      ValueError: for an unknown ``name``, a learning rate that is not > 0 (training with
+        a negative one goes uphill) or another value out of range.
+      TypeError: for an argument of the wrong type (an optimizer factory for ``name``).
 
     Example:
         >>> import jax.numpy as jnp
@@ -195,6 +290,14 @@ def make_optimizer(
         >>> round(float(learning_rate(state)), 6)
         0.001
     """
+    where = "make_optimizer"
+    choice(where, "name", name, OPTIMIZERS)
+    learning_rate = _check_learning_rate(where, learning_rate)
+    weight_decay = number(where, "weight_decay", weight_decay, low=0.0)
+    decay_exclude = _patterns(where, "decay_exclude", decay_exclude)
+    momentum = number(where, "momentum", momentum, low=0.0, high=1.0)
+    freeze_patterns = _patterns(where, "freeze_patterns", freeze_patterns)
+    _wrap_options(where, clip_norm, accumulate_steps)
     mask = (lambda p: decay_mask(p, decay_exclude)) if weight_decay else None
     if name == "adamw":
         base = optax.inject_hyperparams(optax.adamw, static_args=("mask",))(
@@ -210,8 +313,6 @@ def make_optimizer(
             "adam": optax.adam,
             "rmsprop": optax.rmsprop,
         }
-        if name not in factories:
-            raise ValueError(f"unknown optimizer {name!r}; expected one of {list(OPTIMIZERS)}")
         base = optax.inject_hyperparams(factories[name])(learning_rate=learning_rate)
         if weight_decay:
             base = optax.chain(optax.add_decayed_weights(weight_decay, mask), base)
@@ -240,12 +341,11 @@ def wrap(
 
     Raises:
       ValueError: when ``clip_norm <= 0`` or ``accumulate_steps < 1``.
+      TypeError: when ``optimizer`` is not a GradientTransformation (a name, a factory).
     """
-    if accumulate_steps < 1:
-        raise ValueError(f"accumulate_steps must be >= 1, got {accumulate_steps}")
+    _check_optimizer("wrap", optimizer)
+    _wrap_options("wrap", clip_norm, accumulate_steps)
     if clip_norm is not None:
-        if clip_norm <= 0:
-            raise ValueError(f"clip_norm must be > 0, got {clip_norm}")
         optimizer = optax.chain(optax.clip_by_global_norm(clip_norm), optimizer)
     if accumulate_steps > 1:
         optimizer = optax.MultiSteps(optimizer, every_k_schedule=accumulate_steps)

@@ -20,6 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from jaxnets._plot_args import _class_ids, _class_names, _path, _value_range
+from jaxnets.core.arguments import count, flag
+
 
 def _pyplot():
     import matplotlib
@@ -51,7 +54,22 @@ def plot_history(history: Mapping[str, Sequence[float]], path: str) -> str:
 
     Returns:
       ``path``.
+
+    Raises:
+      TypeError: ``history`` is not a mapping of sequences, or ``path`` not a path.
     """
+    where = "plot_history"
+    if not isinstance(history, Mapping):
+        raise TypeError(
+            f"{where}: history must be a dict of per-epoch values ({{'loss': [...]}}), got "
+            f"{history!r:.60} (a {type(history).__name__})"
+        )
+    for key, values in history.items():
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+            raise TypeError(
+                f"{where}: history[{key!r}] must be a list of numbers, got {values!r:.60}"
+            )
+    path = _path(where, path)
     plt = _pyplot()
     skip = {"epoch_time", "lr"}
     names = [k for k in history if not k.startswith("val_") and k not in skip]
@@ -82,23 +100,28 @@ def confusion_matrix(labels: Any, predictions: Any, num_classes: int | None = No
     Args:
       labels: the true class ids (any shape; flattened).
       predictions: the predicted class ids, as many as the labels.
-      num_classes: the matrix size (default: one more than the largest id seen).
+      num_classes: the matrix size, a positive int (default: one more than the largest id
+        seen).
 
     Returns:
       A ``(k, k)`` int64 array; entry ``[i, j]`` counts class ``i`` predicted as ``j``.
 
     Raises:
-      ValueError: when the numbers of labels and predictions differ.
+      ValueError: when the numbers of labels and predictions differ, or an id is negative,
+        fractional or (with ``num_classes``) not below ``num_classes``.
+      TypeError: for ids that are not numbers, or a ``num_classes`` that is not an int.
 
     Example:
         >>> confusion_matrix([0, 1, 1], [0, 0, 1]).tolist()
         [[1, 0], [1, 1]]
     """
-    labels, predictions = np.asarray(labels).ravel(), np.asarray(predictions).ravel()
+    where = "confusion_matrix"
+    if num_classes is not None:
+        num_classes = count(where, "num_classes", num_classes)
+    labels = _class_ids(where, "labels", labels, num_classes)
+    predictions = _class_ids(where, "predictions", predictions, num_classes)
     if labels.shape != predictions.shape:
-        raise ValueError(
-            f"confusion_matrix: {labels.size} labels but {predictions.size} predictions"
-        )
+        raise ValueError(f"{where}: {labels.size} labels but {predictions.size} predictions")
     k = num_classes or int(max(labels.max(initial=0), predictions.max(initial=0))) + 1
     matrix = np.zeros((k, k), np.int64)
     np.add.at(matrix, (labels, predictions), 1)
@@ -126,9 +149,13 @@ def plot_confusion_matrix(
     Returns:
       ``path``.
     """
-    plt = _pyplot()
+    where = "plot_confusion_matrix"
+    class_names = _class_names(where, class_names)
+    flag(where, "normalize", normalize)
+    path = _path(where, path)
     k = len(class_names) if class_names is not None else None
     matrix = confusion_matrix(labels, predictions, k)
+    plt = _pyplot()
     values = matrix / np.maximum(matrix.sum(1, keepdims=True), 1) if normalize else matrix
     k = matrix.shape[0]
     names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
@@ -191,12 +218,34 @@ def plot_image_grid(
       ``path``.
 
     Raises:
-      ValueError: for images of another shape.
+      ValueError: for images of another shape, no images, or labels (predictions) that
+        are not one per image.
     """
-    plt = _pyplot()
+    where = "plot_image_grid"
+    max_images = count(where, "max_images", max_images)
+    class_names = _class_names(where, class_names)
+    path = _path(where, path)
+    n = len(np.asarray(images)) if np.ndim(images) else 0
+    if n == 0:
+        raise ValueError(
+            f"{where}: images must hold at least one image, got 0 (shape {np.shape(images)})"
+        )
+    k = len(class_names) if class_names is not None else None
+    ids = {}
+    if labels is None:
+        raise TypeError(f"{where}: labels must be one class id per image, got None")
+    for what, values in (("labels", labels), ("predictions", predictions)):
+        if values is None:
+            continue
+        ids[what] = _class_ids(where, what, values, k)
+        if ids[what].size != n:
+            raise ValueError(
+                f"{where}: {what} must be one class id per image ({n}), got {ids[what].size}"
+            )
     images = _as_images(images)[:max_images]
-    labels = np.asarray(labels)[: len(images)]
-    preds = None if predictions is None else np.asarray(predictions)[: len(images)]
+    labels = ids["labels"][: len(images)]
+    preds = ids["predictions"][: len(images)] if "predictions" in ids else None
+    plt = _pyplot()
     cols = math.ceil(math.sqrt(len(images)))
     rows = math.ceil(len(images) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.8 * rows), squeeze=False)
@@ -254,10 +303,17 @@ def plot_samples(
     """
     import matplotlib.image
 
+    where = "plot_samples"
     images = np.asarray(images, np.float32)
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
-        raise ValueError(f"plot_samples: expected images (N, H, W, 1 or 3), got {images.shape}")
-    low, high = value_range
+        raise ValueError(f"{where}: expected images (N, H, W, 1 or 3), got {images.shape}")
+    if len(images) == 0:
+        raise ValueError(f"{where}: images must hold at least one image, got 0 {images.shape}")
+    if columns is not None:
+        count(where, "columns", columns)
+    scale = count(where, "scale", scale)
+    low, high = _value_range(where, value_range)
+    path = _path(where, path)
     images = np.clip((images - low) / (high - low), 0.0, 1.0)
     images = images.repeat(scale, axis=1).repeat(scale, axis=2)
     n, h, w, c = images.shape
@@ -286,6 +342,8 @@ def first_conv_kernel(params: Mapping[str, Any]) -> np.ndarray | None:
     Returns:
       That kernel as a NumPy array, or None when there is none.
     """
+    if not isinstance(params, Mapping):
+        raise TypeError(f"first_conv_kernel: params must be a dict, got {type(params).__name__}")
     for key, value in params.items():
         if isinstance(value, Mapping):
             found = first_conv_kernel(value)
@@ -313,6 +371,8 @@ def plot_filters(kernel_or_params: Any, path: str, *, max_filters: int = 64) -> 
     Raises:
       ValueError: when no 4-D kernel is given or found.
     """
+    max_filters = count("plot_filters", "max_filters", max_filters)
+    path = _path("plot_filters", path)
     plt = _pyplot()
     kernel = (
         first_conv_kernel(kernel_or_params)

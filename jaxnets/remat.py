@@ -20,9 +20,37 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 
 from jaxnets.core import Layer
+from jaxnets.core.arguments import received
+from jaxnets.core.children import check_layer, check_name
+
+
+def check_policy(where: str, policy: Any) -> Any:
+    """``policy`` when it is None or a ``jax.checkpoint_policies`` entry (a callable).
+
+    Args:
+      where: the function, first in the message.
+      policy: what came.
+
+    Returns:
+      ``policy``.
+
+    Raises:
+      TypeError: ``policy`` is a name or another value, not a policy.
+    """
+    if policy is None or callable(policy):
+        return policy
+    hint = ""
+    if isinstance(policy, str) and hasattr(jax.checkpoint_policies, policy):
+        hint = f" (pass jax.checkpoint_policies.{policy}, not its name)"
+    raise TypeError(
+        f"{where}: policy must be a jax.checkpoint_policies entry or None, "
+        f"got {received(policy)}{hint}"
+    )
 
 
 def remat(layer: Layer, *, policy=None, name: str | None = None) -> Layer:
@@ -38,10 +66,11 @@ def remat(layer: Layer, *, policy=None, name: str | None = None) -> Layer:
       The layer, with the init, params, state and kind of ``layer``.
 
     Raises:
-      TypeError: when ``layer`` is not a :class:`Layer`.
+      TypeError: when ``layer`` is not a :class:`Layer` or ``policy`` not a policy.
     """
-    if not isinstance(layer, Layer):
-        raise TypeError(f"remat: expected a Layer, got {type(layer).__name__}")
+    check_layer("remat", "layer", layer)
+    check_policy("remat", policy)
+    check_name("remat", name)
 
     def apply(params, state, x, *, key=None, train):
         def run(p, s, inputs, k):

@@ -27,10 +27,14 @@ Example:
 from __future__ import annotations
 
 import jax
+import numpy as np
 from jax import lax
 
 from jaxnets import _impl
 from jaxnets.core import Layer, Params, SpecLike, State, as_spec, layer_error, records_stacked
+from jaxnets.core.arguments import count, flag
+from jaxnets.core.children import check_layer, check_name
+from jaxnets.remat import check_policy
 
 
 def _scanned(block: Layer, n: int, train: bool, params, state, x, keys, remat, policy, unroll):
@@ -88,13 +92,25 @@ def repeat(
     Returns:
       The layer; its params and state are the block's, stacked.
 
+    Raises:
+      TypeError: ``block`` is not a Layer, ``n`` or ``unroll`` not an int, ``remat`` not a
+        bool, ``policy`` not a checkpoint policy.
+      ValueError: ``n`` or ``unroll`` below 1, a ``policy`` without ``remat``, an unknown
+        ``impl``.
+
     Layer ``i`` is initialised with ``jax.random.split(key, n)[i]`` and gets
     ``jax.random.split(key, n)[i]`` of the apply key when one is given.
     """
-    if not isinstance(block, Layer):
-        raise TypeError(f"repeat: expected a Layer, got {type(block).__name__}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"repeat: n must be an integer >= 1, got {n!r}")
+    check_layer("repeat", "block", block)
+    n = count("repeat", "n", n)
+    remat = flag("repeat", "remat", remat)
+    check_policy("repeat", policy)
+    if not isinstance(unroll, (bool, np.bool_)):
+        try:
+            unroll = count("repeat", "unroll", unroll)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{e} (or True to unroll every iteration)") from None
+    check_name("repeat", name)
     if policy is not None and not remat:
         raise ValueError("repeat: a checkpoint policy needs remat=True")
     _impl.check_impl("repeat", impl)

@@ -9,6 +9,8 @@ import jax.numpy as jnp
 from jaxnets._impl import registry
 from jaxnets._impl.choose import Choice, record_choices
 from jaxnets.core import Layer, SpecLike, as_spec, count_params, record_init
+from jaxnets.core.arguments import received
+from jaxnets.core.children import check_layer
 
 
 def _shape_str(spec) -> str:
@@ -28,16 +30,20 @@ def _train_choices(model: Layer, spec, params, state) -> list[Choice]:
         return sum((jnp.sum(a.astype(jnp.float32)) for a in leaves), jnp.float32(0))
 
     with record_choices() as choices:
-        jax.eval_shape(jax.grad(loss), params, state, spec)
+        jax.eval_shape(jax.grad(loss, allow_int=True), params, state, spec)
     return [c for c in choices if registry.get_op(c.op).others]
 
 
 def _impl_by_row(paths: list[str], choices: list[Choice]) -> dict[str, str]:
     """Each row's implementations: a choice belongs to the deepest row whose path is a
-    prefix of the choice's path (the model's own row when none is)."""
+    prefix of the choice's path, or to the model's own row when its path is "". A choice
+    whose path matches no row was made by a re-trace outside its layer (a hand-written
+    backward pass running the block again) and repeats one already attributed."""
     found: dict[str, list[str]] = {}
     for c in choices:
         owners = [p for p in paths if c.path == p or c.path.startswith(p + "/")]
+        if not owners and c.path:
+            continue
         owner = max(owners, key=len) if owners else ""
         names = found.setdefault(owner, [])
         if c.impl not in names:
@@ -70,6 +76,9 @@ def summary(model: Layer, input_spec: SpecLike, *, print_fn=print) -> str:
         >>> "Total params: 16" in text
         True
     """
+    check_layer("summary", "model", model)
+    if print_fn is not None and not callable(print_fn):
+        raise TypeError(f"summary: print_fn must be callable or None, got {received(print_fn)}")
     spec = as_spec(input_spec)
     with record_init() as records:
         out_spec, params, state = jax.eval_shape(lambda k: model.init(k, spec), jax.random.key(0))
@@ -82,10 +91,11 @@ def summary(model: Layer, input_spec: SpecLike, *, print_fn=print) -> str:
         name = indent + r.path.rsplit("/", 1)[-1]
         counts = (f"{r.param_count:,}", f"{r.state_count:,}")
         rows.append((name, r.kind, _shape_str(r.output_spec), *counts, impls.get(r.path, "")))
-    if len(rows) == 1:  # a single leaf layer
+    if len(rows) == 1 or impls.get(""):  # a single leaf layer, or one choosing for itself
         name = model.name or model.kind.lower()
         counts = (f"{n_params:,}", f"{n_state:,}")
-        rows.append((name, model.kind, _shape_str(out_spec), *counts, impls.get("", "")))
+        own = (name, model.kind, _shape_str(out_spec), *counts, impls.get("", ""))
+        rows = [rows[0], own] + [("  " + r[0], *r[1:]) for r in rows[1:]]
     columns = 6 if any(row[5] for row in rows[1:]) else 5
     widths = [max(len(row[i]) for row in rows) for i in range(columns)]
     line = "-" * (sum(widths) + 2 * (columns - 1))

@@ -185,10 +185,13 @@ def test_augment_layer_in_a_train_step_uses_the_step_key():
     ("make", "message"),
     [
         (lambda: Augment(), "no transform is enabled"),
-        (lambda: Augment(crop_padding=-1), "crop_padding must be >= 0"),
-        (lambda: Augment(1, pad_mode="mirror"), "pad_mode must be one of"),
-        (lambda: Augment(1, contrast=1.5), r"contrast must lie in \[0, 1\)"),
-        (lambda: Augment(1, brightness=-0.1), "brightness must be a number >= 0"),
+        (lambda: Augment(crop_padding=-1), "Augment: crop_padding must be an int >= 0"),
+        (lambda: Augment(1, pad_mode="mirror"), "Augment: pad_mode must be one of"),
+        (
+            lambda: Augment(1, contrast=1.5),
+            "Augment: contrast must be a finite number >= 0 and < 1",
+        ),
+        (lambda: Augment(1, brightness=-0.1), "Augment: brightness must be a finite number >= 0"),
     ],
 )
 def test_bad_arguments_are_rejected(make, message):

@@ -110,9 +110,34 @@ def test_early_stopping_stops_and_rebuilds_on_resume(tmp_path):
     assert len(resumed.history["loss"]) == 3
 
 
-def test_early_stopping_names_missing_metric():
-    with pytest.raises(KeyError, match="no 'val_loss' in the epoch logs"):
-        _fit(1, callbacks=[EarlyStopping()])
+def test_early_stopping_names_missing_metric(tmp_path):
+    # refused before training: the history will hold no val_loss without val_data
+    log = str(tmp_path / "m.jsonl")
+    with pytest.raises(ValueError, match=r"monitor 'val_loss' is not an entry of the history"):
+        _fit(1, callbacks=[JSONLinesLogger(log), EarlyStopping()])
+    assert not os.path.exists(log)  # no callback ran
+    # with a custom callback (which may add entries) it is checked at the first epoch end
+    with pytest.raises(ValueError, match=r"monitor 'val_loss' is not in the epoch logs"):
+        _fit(1, callbacks=[Recorder(), EarlyStopping()])
+
+
+def test_checkpoint_monitor_missing_is_refused_before_saving(tmp_path):
+    ckpt = str(tmp_path / "ckpt")
+    with pytest.raises(ValueError, match=r"'val_acc' is not an entry of the history.*val_accuracy"):
+        _fit(1, val_data=DATA, checkpoint_dir=ckpt, checkpoint_monitor="val_acc")
+    assert not os.path.exists(ckpt)
+    # not knowable before the run (a custom callback): at the first epoch end, before saving
+    with pytest.raises(ValueError, match=r"checkpoint_monitor 'val_acc' is not an entry"):
+        _fit(1, callbacks=[Recorder()], checkpoint_dir=ckpt, checkpoint_monitor="val_acc")
+    assert CheckpointManager(ckpt).steps() == []
+    # an entry a callback adds is fine
+    result = _fit(
+        1,
+        callbacks=[LearningRateLogger(lambda step: 0.1, name="my_lr")],
+        checkpoint_dir=str(tmp_path / "ok"),
+        checkpoint_monitor="my_lr",
+    )
+    assert result.history["my_lr"] == [pytest.approx(0.1)]
 
 
 def test_jsonl_and_csv_loggers_and_resume_trims(tmp_path):

@@ -98,3 +98,22 @@ def test_training_lowers_held_out_bpc_and_sampling_works():
     assert len(hot) == 50 and set(hot) <= set(res.vocab.chars)
     with pytest.raises(ValueError, match="prompt"):
         jn.models.sample(res.params, res.vocab, "", 5, **kwargs)
+
+
+def test_evaluate_bpc_compiles_once_per_model():
+    text = "abcabcabd" * 40
+    vocab = jn.data.CharVocab.from_text(text)
+    windows = jn.data.tbptt_windows(vocab.encode(text), 2, 8)
+    model = jn.models.char_rnn(len(vocab), embed_dim=4, hidden=(8,))
+    traces = []
+
+    def apply(params, state, x, *, key=None, train):
+        traces.append(1)
+        return model.apply(params, state, x, key=key, train=train)
+
+    counted = model._replace(apply=apply)
+    _, params, _ = model.init(jax.random.key(0), jax.ShapeDtypeStruct((2, 8), jnp.int32))
+    first = jn.models.evaluate_bpc(counted, params, windows)
+    n = len(traces)
+    assert jn.models.evaluate_bpc(counted, params, windows) == pytest.approx(first)
+    assert n >= 1 and len(traces) == n  # the second evaluation traced nothing

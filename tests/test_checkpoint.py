@@ -1,22 +1,33 @@
 """Checkpoint files: round trip, structure checks, damaged files, the manager."""
 
+import hashlib
 import os
+import pathlib
+import subprocess
+import sys
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from flax import serialization
 
 import jaxnets as jn
 from jaxnets.train.checkpoint import (
     HEADER_SIZE,
+    MAGIC,
+    STALE_AFTER,
+    VERSION,
     CheckpointError,
     CheckpointManager,
+    decode,
     read_checkpoint,
     restore_checkpoint,
     save_checkpoint,
 )
+from jaxnets.train.checkpoint_format import _HEADER
 
 
 def _state(model=None, features=(3,), opt=None):
@@ -150,7 +161,7 @@ def test_manager_skips_damaged_latest_and_cleans_temp_files(tmp_path):
     last = manager.save(ts, {"step": 2})
     with open(last, "r+b") as f:
         f.truncate(100)
-    stale = tmp_path / ".ckpt-00000003.jnc.tmp-999"
+    stale = tmp_path / f".ckpt-00000003.jnc.tmp-{_dead_pid()}"
     stale.write_bytes(b"half")
     manager = CheckpointManager(str(tmp_path), keep=3)
     assert not stale.exists()
@@ -159,10 +170,67 @@ def test_manager_skips_damaged_latest_and_cleans_temp_files(tmp_path):
 
 
 def test_manager_arguments_are_checked(tmp_path):
-    with pytest.raises(ValueError, match="keep must be >= 1"):
+    with pytest.raises(ValueError, match="keep must be a positive int, got 0"):
         CheckpointManager(str(tmp_path), keep=0)
-    with pytest.raises(ValueError, match="mode must be 'min' or 'max'"):
+    with pytest.raises(ValueError, match="mode must be one of 'min', 'max', got 'best'"):
         CheckpointManager(str(tmp_path), mode="best")
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_manager_keeps_the_temp_files_of_live_writers(tmp_path):
+    live = tmp_path / f".ckpt-00000005.jnc.tmp-{os.getppid()}"  # a running process
+    dead = tmp_path / f".ckpt-00000004.jnc.tmp-{_dead_pid()}"
+    old = tmp_path / f".best.jnc.tmp-{os.getppid()}"
+    for path in (live, dead, old):
+        path.write_bytes(b"half")
+    day_ago = time.time() - STALE_AFTER - 60
+    os.utime(old, (day_ago, day_ago))  # untouched for a day: its writer is gone
+    CheckpointManager(str(tmp_path))
+    assert live.exists()
+    assert not dead.exists() and not old.exists()
+
+
+def test_decode_names_missing_entries_of_a_valid_payload():
+    payload = serialization.msgpack_serialize({"arrays": {}})
+    digest = hashlib.sha256(payload).digest()
+    data = MAGIC + _HEADER.pack(VERSION, len(payload), digest) + payload
+    with pytest.raises(CheckpointError, match=r"x.jnc: the payload lacks \['meta'\]"):
+        decode(data, "x.jnc")
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    path = str(tmp_path / "ckpt.jnc")
+    save_checkpoint(path, _state(jn.Dense(2)), {"step": 1})
+    before = pathlib.Path(path).read_bytes()
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        save_checkpoint(path, _state(jn.Dense(2)), {"step": 2})
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["ckpt.jnc"]
+    assert pathlib.Path(path).read_bytes() == before
+
+
+def test_a_failed_save_keeps_every_checkpoint_and_the_best(tmp_path, monkeypatch):
+    ts = _state(jn.Dense(2))
+    manager = CheckpointManager(str(tmp_path), keep=2, monitor="loss")
+    for step, loss in [(1, 0.5), (2, 0.4)]:
+        manager.save(ts, {"step": step, "logs": {"loss": loss}})
+    before = {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)}
+    monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk gone")))
+    with pytest.raises(OSError, match="disk gone"):
+        manager.save(ts, {"step": 3, "logs": {"loss": 0.1}})
+    monkeypatch.undo()
+    after = {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)}
+    assert after == before  # nothing lost, nothing left behind
 
 
 def test_read_checkpoint_gives_meta_and_flat_arrays(tmp_path):

@@ -160,9 +160,12 @@ def test_dropout_in_training_without_key():
         jn.AlphaDropout(0.1).apply({}, {}, jnp.ones(3), train=True)
 
 
-@pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5, "0.5"])
-def test_dropout_rate_outside_unit_interval(rate):
-    with pytest.raises(ValueError, match=r"probability of dropping a unit.*\[0, 1\)"):
+@pytest.mark.parametrize(
+    ("rate", "error"),
+    [(-0.1, ValueError), (1.0, ValueError), (1.5, ValueError), ("0.5", TypeError)],
+)
+def test_dropout_rate_outside_unit_interval(rate, error):
+    with pytest.raises(error, match=r"probability of dropping a unit.*\[0, 1\)"):
         jn.Dropout(rate)
 
 
@@ -182,3 +185,84 @@ def test_integer_input_to_dense_is_a_type_error():
 def test_bad_input_spec_type():
     with pytest.raises(TypeError, match="input_spec must be"):
         jn.Dense(2).init(jax.random.key(0), "32x3")
+
+
+# --------------------------------------------------------------------------- the door
+
+
+def _counting_layer(calls):
+    """A parameter layer whose init counts its calls (to see when the door runs it)."""
+    dense = jn.Dense(2)
+
+    def init(key, spec):
+        calls.append(1)
+        return dense.init(key, spec)
+
+    return jn.Layer(init, dense.apply, "Counted")
+
+
+def test_structure_check_runs_once_per_shape_and_structure():
+    calls: list = []
+    model = jn.serial(_counting_layer(calls), jn.Relu())
+    _, params, state = model.init(jax.random.key(0), (2, 3))
+    calls.clear()
+    for _ in range(3):
+        model.apply(params, state, jnp.ones((2, 3)), train=False)
+    assert len(calls) == 1  # cached: the abstract init ran once, not once per call
+    step = jax.jit(lambda p, x: model.apply(p, state, x, train=False)[0])
+    step(params, jnp.ones((5, 3)))
+    step(params, jnp.ones((5, 3)))
+    assert len(calls) == 2  # a new input shape traces (and checks) once; the step is free
+
+
+def test_unexpected_entries_are_refused_under_jit_grad_and_vmap():
+    model = jn.serial(jn.Dense(2))
+    _, params, state = model.init(jax.random.key(0), (2, 3))
+    params["dense_0"]["extra"] = jnp.ones(2)
+    x = jnp.ones((2, 3))
+    with pytest.raises(jn.LayerError, match="unexpected params entries \\['dense_0/extra'\\]"):
+        jax.jit(lambda p: model.apply(p, state, x, train=False))(params)
+    with pytest.raises(jn.LayerError, match="dense_0/extra"):
+        jax.grad(lambda p: model.apply(p, state, x, train=True)[0].sum())(params)
+    with pytest.raises(jn.LayerError, match="dense_0/extra"):
+        jax.vmap(lambda xi: model.apply(params, state, xi, train=False)[0])(x[:, None])
+
+
+def test_valid_calls_pass_the_door_unchanged():
+    model = jn.serial(jn.Dense(4), jn.BatchNorm(), jn.Dropout(0.5), jn.Dense(2))
+    _, params, state = model.init(jax.random.PRNGKey(0), (np.int64(4), 3))  # legacy key, np int
+    x = jnp.ones((4, 3))
+    y, new_state = model.apply(params, state, x, key=jax.random.PRNGKey(1), train=np.bool_(True))
+    assert y.shape == (4, 2) and sorted(new_state) == ["batchnorm_0"]
+    grads = jax.grad(
+        lambda p: model.apply(p, state, x, key=jax.random.key(2), train=True)[0].sum()
+    )(params)
+    assert jax.tree.structure(grads) == jax.tree.structure(params)
+    batched = jax.vmap(lambda xi: model.apply(params, state, xi, train=False)[0])(x[:, None])
+    assert batched.shape == (4, 1, 2)
+    assert model.apply(params, state, x, train=False)[0].shape == (4, 2)
+
+
+def test_a_renamed_layer_is_named_at_the_door():
+    head = jn.named("head", jn.Dropout(0.5))
+    with pytest.raises(TypeError, match=r"^head: train must be True or False, got 'False'"):
+        head.apply({}, {}, jnp.ones(3), train="False")
+
+
+def test_the_door_adds_no_prefix_through_init_model():
+    with pytest.raises(TypeError, match=r"^serial: key must be a JAX PRNG key"):
+        jn.init_model(jn.serial(jn.Dense(2)), 0, (1, 3))
+    with pytest.raises(ValueError, match=r"^serial: input_spec: dim 0 must be a positive int"):
+        jn.serial(jn.Dense(2)).init(jax.random.key(0), (0, 3))
+
+
+def test_summary_impl_column_ignores_the_door():
+    model = jn.serial(jn.Conv(2, 3), jn.MaxPool(2), jn.Flatten(), jn.Dense(2))
+    text = jn.summary(model, (1, 8, 8, 1), print_fn=None)
+    assert text.count("maxpool_0") == 1 and "Total params" in text
+
+
+def test_empty_combinators_are_refused():
+    for make in (jn.serial, jn.parallel, jn.branches):
+        with pytest.raises(ValueError, match="at least one layer"):
+            make()

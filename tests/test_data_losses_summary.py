@@ -89,7 +89,7 @@ def test_other_losses_are_per_example():
     np.testing.assert_allclose(
         jn.losses.squared_error(jnp.ones((2, 3)), jnp.zeros((2, 3))), [1.0, 1.0]
     )
-    with pytest.raises(ValueError, match="unknown loss"):
+    with pytest.raises(ValueError, match=r"loss must be one of .* got .crossentropy."):
         jn.losses.get("crossentropy")
 
 
@@ -164,3 +164,21 @@ def test_summary_shows_what_auto_picks_for_a_train_step():
         "odd": "reference",
         "loop": "while_loop",
     }, text
+
+
+def test_summary_shows_the_choice_of_a_top_level_layer_above_its_block():
+    block = jn.serial(("dense", jn.Dense(4, activation="relu")), ("out", jn.Dense(4)))
+    text = jn.summary(jn.repeat(block, 3, name="stack"), (2, 4), print_fn=None)
+    impls = _impl_column(text)
+    assert impls == {"stack": "while_loop"}
+    assert [line.split()[0] for line in text.splitlines()[4:-4]] == ["stack", "dense", "out"]
+
+
+def test_summary_of_a_model_with_integer_params():
+    counter = jn.Layer(
+        lambda key, spec: (jn.as_spec(spec), {"n": jnp.zeros((), jnp.int32)}, {}),
+        lambda p, s, x, *, key=None, train: (x * p["n"].astype(x.dtype), s),
+        "Counter",
+    )
+    text = jn.summary(jn.serial(jn.Dense(3), counter), (2, 4), print_fn=None)
+    assert "Counter" in text and "Total params: 16" in text

@@ -66,5 +66,19 @@ def test_a_fully_unrolled_repeat_is_not_looped():
 def test_the_named_loop_refuses_a_full_unroll():
     model = jn.repeat(jn.Dense(4), 3, unroll=True, impl="while_loop")
     params, state, x = _model_and_inputs(model, (2, 4))
-    with pytest.raises(jn.LayerError, match="unroll=1.*impl='reference'"):
+    with pytest.raises(jn.LayerError, match=r"unroll=1.*impl='reference'"):
         jax.grad(lambda p: jnp.sum(model.apply(p, state, x, train=False)[0]))(params)
+
+
+def test_a_train_step_lists_the_implementations_it_compiled():
+    import optax
+
+    model = jn.serial(jn.RNN(jn.LSTM(6)), jn.Dense(3))
+    opt = optax.adam(1e-3)
+    x = np.ones((2, 5, 4), np.float32)
+    step = jn.make_train_step(model, "softmax_cross_entropy", opt)
+    step(jn.create_train_state(model, opt, x.shape), (x, np.zeros((2, 5), np.int32)))
+    chosen = {c.impl for c in step.implementations if c.op == "lstm_sequence"}
+    summary = jn.summary(model, x.shape, print_fn=None)
+    # the step's gradient trace picks the same one the summary shows (reverse mode only)
+    assert len(chosen) == 1 and chosen.pop() in summary

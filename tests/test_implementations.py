@@ -25,6 +25,11 @@ def _cnn_batch(channels=2):
     return x, rng.integers(0, 3, 8).astype(np.int32)
 
 
+def _if_understood(options: dict) -> dict:
+    """The options where this jaxlib compiles with them (older ones get XLA's defaults)."""
+    return dict(options) if xla_options.understood(options) else {}
+
+
 def test_compiler_options_only_for_convolutions_on_several_cores(monkeypatch):
     monkeypatch.setattr(xla_options, "usable_cores", lambda: 2)
     x, _ = _cnn_batch()
@@ -34,7 +39,7 @@ def test_compiler_options_only_for_convolutions_on_several_cores(monkeypatch):
         return model.apply(params, state, x, train=False)[0]
 
     assert xla_options.compiler_options(lambda p, x: run(_small_cnn(), p, x), params, x) == (
-        xla_options.CONVOLUTIONS_ON_EIGEN
+        _if_understood(xla_options.CONVOLUTIONS_ON_EIGEN)
     )
     normalised = jn.serial(jn.Conv(4, (3, 3)), jn.BatchNorm(), jn.Relu())
     _, bn_params, bn_state = jn.init_model(normalised, jax.random.key(0), x.shape)
@@ -43,7 +48,7 @@ def test_compiler_options_only_for_convolutions_on_several_cores(monkeypatch):
         return jnp.sum(normalised.apply(p, bn_state, x, train=True)[0])
 
     assert xla_options.compiler_options(jax.grad(bn_loss), bn_params, x) == (
-        xla_options.CONVOLUTIONS_ON_EIGEN_NORMALISED
+        _if_understood(xla_options.CONVOLUTIONS_ON_EIGEN_NORMALISED)
     )
     scanned = lambda x: jax.lax.scan(lambda c, _: (jnp.tanh(c), None), x, length=2)[0]  # noqa: E731
     assert xla_options.compiler_options(scanned, x) == {}
@@ -71,7 +76,8 @@ def test_steps_compile_with_the_chosen_options(monkeypatch):
     monkeypatch.setattr(xla_options.jax, "jit", spy)
     model, opt = _small_cnn(), optax.adam(1e-2)
     x, y = _cnn_batch()
-    expected = xla_options.CONVOLUTIONS_ON_EIGEN if (jax.default_backend() == "cpu") else None
+    on_cpu = jax.default_backend() == "cpu"
+    expected = _if_understood(xla_options.CONVOLUTIONS_ON_EIGEN) or None if on_cpu else None
     for options, wanted in (
         (None, expected),
         ({}, None),
@@ -121,3 +127,37 @@ def test_train_step_with_convolutions_on_eigen_equals_xla_defaults():
     np.testing.assert_allclose(
         eval_tuned(ts_a, full)["loss"], eval_plain(ts_a, full)["loss"], rtol=1e-5
     )
+
+
+# ----------------------------------------------------------------- impl= at the door
+
+
+@pytest.mark.parametrize(
+    ("make", "listed"),
+    [
+        (lambda impl: jn.BatchNorm(impl=impl), "'auto', 'reference', 'closed_form'"),
+        (lambda impl: jn.MaxPool(2, impl=impl), "'auto', 'reference', 'tiled'"),
+        (lambda impl: jn.repeat(jn.Dense(2), 2, impl=impl), "'auto', 'reference', 'while_loop'"),
+    ],
+)
+def test_impl_names_are_checked_against_the_registered_ones(make, listed):
+    with pytest.raises(ValueError, match=f"impl must be one of {listed}, got 'fast'"):
+        make("fast")
+    with pytest.raises(TypeError, match=r"impl must be one of .*, got None"):
+        make(None)
+    make("reference")
+
+
+def test_impl_choices_list_a_newly_registered_implementation():
+    from jaxnets._impl import registry
+
+    registry.define_op("test_door_op", None, layer="DoorOp")
+    try:
+        registry.register("test_door_op", "fused", platforms=None, transforms={"reverse"})(abs)
+        assert registry.check_impl("test_door_op", "fused") == "fused"
+        with pytest.raises(
+            ValueError, match="DoorOp: impl must be one of 'auto', 'reference', 'fused'"
+        ):
+            registry.check_impl("test_door_op", "unfused")
+    finally:
+        del registry._OPS["test_door_op"]  # leave the registry as the library made it

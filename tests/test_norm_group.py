@@ -81,7 +81,9 @@ def test_group_norm_errors():
         layer.apply(params, {}, jnp.ones((2, 4, 4, 12)), train=False)
     with pytest.raises(ValueError, match="GroupNorm: num_groups must be a positive int"):
         jn.GroupNorm(0)
-    with pytest.raises(ValueError, match="GroupNorm: epsilon must be positive"):
+    with pytest.raises(
+        ValueError, match=r"GroupNorm: epsilon must be a finite number > 0, got 0\.0"
+    ):
         jn.GroupNorm(2, epsilon=0.0)
     with pytest.raises(jn.LayerTypeError, match="GroupNorm: expected a floating-point input"):
         layer.apply(params, {}, jnp.ones((2, 4, 4, 8), jnp.int32), train=False)

@@ -303,7 +303,7 @@ def test_a_bad_objective_output_is_named(out_fn, error, match):
 
 def test_argument_errors_name_what_came():
     model = jn.Dense(2)
-    with pytest.raises(TypeError, match="optimizer should be an optax GradientTransformation"):
+    with pytest.raises(TypeError, match="optimizer must be an optax GradientTransformation"):
         jn.make_train_step(model, "softmax_cross_entropy", "adam")
     with pytest.raises(TypeError, match="needs model= to be a jaxnets Layer"):
         jn.make_train_step(None, "softmax_cross_entropy", optax.sgd(0.1))
@@ -444,4 +444,5 @@ def test_the_option_rule_reads_the_objectives_with_a_mesh():
     x = np.ones((2, 6, 6, 1), np.float32)
     step = jn.make_train_step(model, "softmax_cross_entropy", opt, mesh=jn.distributed.make_mesh())
     step(jn.create_train_state(model, opt, x.shape), (x, np.zeros(2, np.int32)))
-    assert step.compiler_options == xla_options.CONVOLUTIONS_ON_EIGEN
+    wanted = xla_options.CONVOLUTIONS_ON_EIGEN
+    assert step.compiler_options == (wanted if xla_options.understood(wanted) else {})

@@ -67,3 +67,18 @@ def test_first_layer_filters_of_a_cnn(tmp_path):
     assert plots.first_conv_kernel({"dense": {"kernel": np.ones((2, 2))}}) is None
     with pytest.raises(ValueError, match="expected an HWIO kernel"):
         plots.plot_filters({"dense": {"kernel": np.ones((2, 2))}}, str(tmp_path / "no.png"))
+
+
+def test_confusion_matrix_class_ids_are_checked():
+    assert plots.confusion_matrix([0, 1], [1, 1], num_classes=3).shape == (3, 3)
+    assert plots.confusion_matrix(np.array([0.0, 2.0]), [0, 2]).tolist()[2] == [0, 0, 1]
+    with pytest.raises(ValueError, match=r"labels must be class ids in \[0, 2\).*\[2\]"):
+        plots.confusion_matrix([0, 2], [0, 1], num_classes=2)
+    with pytest.raises(ValueError, match=r"predictions must be class ids >= 0.*\[-1\]"):
+        plots.confusion_matrix([0, 1], [0, -1])
+
+
+def test_nothing_is_written_for_a_refused_plot(tmp_path):
+    with pytest.raises(ValueError, match="images must hold at least one image"):
+        plots.plot_image_grid(np.zeros((0, 4, 4, 1)), [], None, str(tmp_path / "d" / "g.png"))
+    assert not (tmp_path / "d").exists()

@@ -404,3 +404,31 @@ def test_traced_lengths_out_of_range_act_as_clipped():
     x = _normal(1, (B, T, F))
     run = jax.jit(lambda n: layer.apply(params, {}, (x, n), train=False)[0])
     np.testing.assert_array_equal(run(jnp.array([T + 4, -2, 2])), run(jnp.array([T, 0, 2])))
+
+
+def test_empty_batch_with_lengths_runs():
+    layer = jn.RNN(jn.LSTM(4))
+    _, params, _ = layer.init(jax.random.key(0), (2, 5, 3))
+    x, lengths = jnp.ones((0, 5, 3)), jnp.zeros((0,), jnp.int32)
+    y, _ = layer.apply(params, {}, (x, lengths), train=False)
+    assert y.shape == (0, 5, 4)
+    assert jn.layers.recurrent.valid_steps("LSTM", np.zeros(0, np.int32), 0, 5) is None
+
+
+def test_initial_carry_leaf_without_shape_is_a_layer_error():
+    layer = jn.RNN(jn.GRU(4))
+    _, params, _ = layer.init(jax.random.key(0), (2, 5, 3))
+    with pytest.raises(jn.LayerError, match=r"initial carry has shapes \{'h': \(\)\}, expected"):
+        layer.apply(params, {}, (jnp.ones((2, 5, 3)), None, {"h": 0.0}), train=False)
+
+
+def test_numpy_integers_are_accepted_where_ints_are():
+    cell = jn.LSTM(np.int64(4))
+    layer = jn.RNN(cell, unroll=np.int32(2))
+    spec, _, _ = layer.init(jax.random.key(0), (2, 5, 3))
+    assert spec.shape == (2, 5, 4) and isinstance(cell.features, int)
+    assert jn.StackedRNN(jn.GRU(h) for h in (3, 2)).init(jax.random.key(0), (1, 4, 2))[0].shape == (
+        1,
+        4,
+        2,
+    )

@@ -2,6 +2,7 @@
 
 import glob
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -15,7 +16,12 @@ import pytest
 
 import jaxnets as jn
 from jaxnets.train.callbacks import Callback
-from jaxnets.train.checkpoint import PAUSE_ENV, CheckpointManager, read_checkpoint
+from jaxnets.train.checkpoint import (
+    PAUSE_ENV,
+    CheckpointError,
+    CheckpointManager,
+    read_checkpoint,
+)
 
 # 192 examples, batch 32: 6 steps per epoch. Dropout makes the run use its PRNG key.
 SCRIPT = textwrap.dedent(
@@ -156,3 +162,92 @@ def test_sigkill_while_writing_a_checkpoint_then_resume_is_bitwise(tmp_path):
     assert sorted(full.files) == sorted(resumed.files)
     for name in full.files:
         np.testing.assert_array_equal(full[name], resumed[name], err_msg=name)
+
+
+def _files(folder):
+    """Every file of ``folder`` by name, with its bytes."""
+    return {p.name: p.read_bytes() for p in pathlib.Path(folder).iterdir()}
+
+
+def _damage(path):
+    """Truncate the file at ``path`` (a new file: best.jnc, a hard link, keeps the old one)."""
+    data = pathlib.Path(path).read_bytes()
+    os.remove(path)
+    pathlib.Path(path).write_bytes(data[:200])
+
+
+def test_nothing_lost_when_a_resume_is_refused(tmp_path):
+    ckpt = str(tmp_path)
+    _fit(2, checkpoint_dir=ckpt)
+    before = _files(ckpt)
+    with pytest.raises(ValueError, match="batch_size=32, this run has batch_size=16"):
+        jn.fit(
+            jn.models.mlp((16,), 2, dropout=0.2),
+            jn.data.two_spirals(96),
+            optimizer=optax.adam(1e-2),
+            epochs=4,
+            batch_size=16,
+            seed=3,
+            progress=False,
+            checkpoint_dir=ckpt,
+            resume=True,
+        )
+    assert _files(ckpt) == before
+
+
+def test_nothing_lost_when_a_fresh_run_meets_a_runs_checkpoints(tmp_path):
+    ckpt = str(tmp_path)
+    _fit(2, checkpoint_dir=ckpt)
+    before = _files(ckpt)
+    with pytest.raises(
+        ValueError, match=r"already holds the checkpoints of a run \(steps \[6, 12\]\)"
+    ):
+        _fit(3, checkpoint_dir=ckpt)
+    assert _files(ckpt) == before
+
+
+def test_resume_from_only_damaged_checkpoints_is_an_error_and_keeps_them(tmp_path):
+    ckpt = str(tmp_path)
+    _fit(2, checkpoint_dir=ckpt)
+    manager = CheckpointManager(ckpt)
+    for step in manager.steps():
+        _damage(manager.path_for(step))
+    before = _files(ckpt)
+    with pytest.raises(CheckpointError, match="every checkpoint there is damaged"):
+        _fit(4, checkpoint_dir=ckpt, resume=True)
+    assert _files(ckpt) == before
+
+
+def test_resume_skips_a_damaged_latest_with_a_warning(tmp_path):
+    ckpt = str(tmp_path)
+    _fit(2, checkpoint_dir=ckpt)
+    manager = CheckpointManager(ckpt)
+    _damage(manager.path_for(12))
+    with pytest.warns(UserWarning, match="skipping a damaged checkpoint"):
+        resumed = _fit(2, checkpoint_dir=ckpt, resume=True)
+    assert int(resumed.state.step) == 12  # the second epoch again, from step 6
+    _assert_bitwise(_fit(2).state.params, resumed.state.params)
+
+
+def test_nothing_lost_when_the_loss_becomes_nan(tmp_path):
+    ckpt = str(tmp_path)
+    _fit(1, checkpoint_dir=ckpt)
+    before = _files(ckpt)
+    spirals = jn.data.two_spirals(96)
+    poisoned = jn.data.ArrayDataset(np.full_like(spirals.inputs, np.nan), spirals.labels)
+    with pytest.raises(FloatingPointError, match="the training loss became nan"):
+        jn.fit(
+            jn.models.mlp((16,), 2, dropout=0.2),
+            poisoned,
+            optimizer=optax.adam(1e-2),
+            epochs=3,
+            batch_size=32,
+            seed=3,
+            progress=False,
+            checkpoint_dir=ckpt,
+            checkpoint_every_steps=1,
+            resume=True,
+        )
+    # every earlier file is unchanged; only the new run's checkpoints could be added
+    after = _files(ckpt)
+    assert {k: after[k] for k in before} == before

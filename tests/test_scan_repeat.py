@@ -158,10 +158,19 @@ def test_repeat_rejects_shape_changing_block(key):
         jn.repeat(jn.Dense(5), 2).init(key, (2, 3))
 
 
-@pytest.mark.parametrize("n", [0, -1, 2.0, True])
-def test_repeat_rejects_bad_counts(n):
-    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+@pytest.mark.parametrize(
+    ("n", "error"), [(0, ValueError), (-1, ValueError), (2.0, TypeError), (True, TypeError)]
+)
+def test_repeat_rejects_bad_counts(n, error):
+    with pytest.raises(error, match="repeat: n must be a positive int"):
         jn.repeat(jn.Dense(2), n)
+
+
+def test_repeat_accepts_numpy_counts_and_unroll_true():
+    net = jn.repeat(jn.residual(jn.Dense(3)), np.int64(3), unroll=True)
+    _, params, state = net.init(jax.random.key(0), (2, 3))
+    assert params["main"]["kernel"].shape == (3, 3, 3)
+    assert net.apply(params, state, jnp.ones((2, 3)), train=False)[0].shape == (2, 3)
 
 
 def test_repeat_inside_serial_and_jit(key):

@@ -249,3 +249,59 @@ def test_lowered_and_compiled_step_keep_the_calling_convention():
     np.testing.assert_allclose(m_aot["loss"], m_jit["loss"], rtol=1e-6)
     for a, b in zip(jax.tree.leaves(ts_aot.params), jax.tree.leaves(ts_jit.params), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_without_a_terminal_progress_is_one_line_per_epoch(capsys):
+    data = jn.data.ArrayDataset(np.ones((8, 2), np.float32), np.zeros(8, np.int32))
+    jn.fit(jn.serial(jn.Dense(2)), data, optimizer=optax.sgd(0.1), epochs=3, batch_size=4)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = err.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all("2/2 steps" in line and "step/s" in line and "loss" in line for line in lines)
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_progress_rate_and_eta_leave_out_the_first_step():
+    import io
+
+    from jaxnets.train.progress import Progress
+
+    clock = _Clock()
+    out = io.StringIO()
+    bar = Progress(10, stream=out, interactive=True, clock=clock)
+    bar.start_epoch(1, 2, 5)
+    clock.now = 30.0  # the first step compiles: 30 s
+    bar.step()
+    assert bar.eta() is None  # nothing known yet: the compile time is no estimate
+    for _ in range(4):
+        clock.now += 0.5
+        bar.step()
+    assert bar.rate() == pytest.approx(2.0)
+    assert bar.eta() == pytest.approx(2.5)  # 5 steps left at 2 step/s, not 30 s each
+    bar.end_epoch({"loss": 1.0, "epoch_time": 32.0})
+    clock.now += 5.0  # the evaluation between epochs does not count either
+    bar.start_epoch(2, 2, 5)
+    clock.now += 0.5
+    bar.step()
+    assert bar.rate() == pytest.approx(2.0)
+    bar.close()
+    text = out.getvalue()
+    assert "\r" in text and "eta 00:03" in text and text.endswith("\n")
+
+
+def test_a_mid_epoch_train_state_trains_from_the_epochs_first_batch():
+    data = jn.data.ArrayDataset(np.ones((8, 2), np.float32), np.zeros(8, np.int32))
+    model = jn.serial(jn.Dense(2))
+    first = _fit(model, data, optimizer=optax.sgd(0.1), epochs=1, batch_size=2)
+    mid = first.state._replace(step=np.int32(6))  # epoch 1, batch 2 of 4
+    result = _fit(model, data, optimizer=optax.sgd(0.1), epochs=1, batch_size=2, train_state=mid)
+    assert int(result.state.step) == 10  # the whole epoch 2 again: 4 steps, documented
+    assert len(result.history["loss"]) == 1

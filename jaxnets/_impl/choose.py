@@ -10,13 +10,14 @@ from typing import Any, NamedTuple
 from jaxnets._impl.context import platforms_of, transforms_of
 from jaxnets._impl.registry import AUTO, REFERENCE, Implementation, _describe, get_op
 from jaxnets.core import LayerError, current_path
+from jaxnets.core.door import quiet_during_checks
 
 
 class Choice(NamedTuple):
     """One op's implementation in a traced program.
 
     Attributes:
-      path: the layer's path while a model is initialised ("" elsewhere).
+      path: the layer's path while a model is initialised or applied ("" outside one).
       op: the op ("lstm_sequence").
       impl: the implementation's name ("chunked").
       declares: what it declared for the XLA-options rule.
@@ -31,6 +32,7 @@ class Choice(NamedTuple):
 _RECORD: contextvars.ContextVar[list[Choice] | None] = contextvars.ContextVar(
     "jaxnets_impl_choices", default=None
 )
+quiet_during_checks(_RECORD)  # the door's abstract init chooses nothing for the summary
 
 
 @contextlib.contextmanager

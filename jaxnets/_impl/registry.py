@@ -6,6 +6,8 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from jaxnets.core.arguments import choice
+
 #: The transformations an implementation may support: reverse-mode differentiation
 #: (``jax.grad``, ``jax.vjp``), forward mode (``jax.jvp``, ``jax.jacfwd``), batching
 #: (``jax.vmap``) and derivatives of derivatives.
@@ -176,10 +178,25 @@ def implementations(name: str) -> list[Implementation]:
 
 
 def check_impl(op: str, impl: Any) -> str:
-    """``impl`` when it names a choice of ``op``, else a ValueError that lists them."""
-    choices = get_op(op).names()
-    if not isinstance(impl, str) or impl not in choices:
-        raise ValueError(
-            f"{get_op(op).layer}: impl must be one of {', '.join(map(repr, choices))}, got {impl!r}"
-        )
-    return impl
+    """``impl`` when it names a choice of ``op``.
+
+    Args:
+      op: the op ("max_pool").
+      impl: what the layer's ``impl=`` got.
+
+    Returns:
+      ``impl``.
+
+    Raises:
+      TypeError: ``impl`` is not a str.
+      ValueError: ``impl`` is not "auto", "reference" or a registered implementation (the
+        message lists them).
+
+    Example:
+        >>> import jaxnets  # registers the layers' ops
+        >>> check_impl("max_pool", "fast")
+        Traceback (most recent call last):
+        ValueError: MaxPool: impl must be one of 'auto', 'reference', 'tiled', got 'fast'
+    """
+    entry = get_op(op)
+    return choice(entry.layer or op, "impl", impl, entry.names())

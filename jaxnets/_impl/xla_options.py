@@ -6,20 +6,31 @@ one core, a program whose layers declared a convolution is compiled with
 :data:`CONVOLUTIONS_ON_EIGEN`, and one that also declared normalisation with
 :data:`CONVOLUTIONS_ON_EIGEN_NORMALISED`; anything else keeps XLA's defaults. The
 measurements behind the rule are in ``benchmarks/RESULTS_CPU.md``.
+
+These options are experimental flags of XLA:CPU: a jaxlib that predates one (or has
+dropped it) refuses to compile any program passed it. So they are passed only to a jaxlib
+that compiles a one-operation program with them (:func:`understood`), checked once per
+process; elsewhere XLA's defaults are kept.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import jax
+import numpy as np
 
 from jaxnets._impl.choose import declared, record_choices
-from jaxnets._impl.context import on_platform, single_platform
+from jaxnets._impl.context import default_platform, on_platform, single_platform
 
 _YNN_FUSION_TYPE = "xla_cpu_experimental_ynn_fusion_type"
+
+# Bound at import: the probe below is no compilation of the caller's, and a test that
+# watches ``jax.jit`` sees only those.
+_jit = jax.jit
 
 #: Matrix products and reductions stay in YNNPACK; convolutions go to XLA's own
 #: multi-threaded (Eigen) implementation.
@@ -44,9 +55,41 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def understood(options: Mapping[str, Any]) -> bool:
+    """Whether the installed XLA:CPU compiles a program with ``options``.
+
+    Compiles ``x + 1`` once (on the CPU device) for each set of options asked about in
+    the process; an option this jaxlib does not know, or a value it cannot parse, makes
+    that compilation fail.
+
+    Args:
+      options: XLA option names and values, as for ``jax.jit(compiler_options=...)``.
+
+    Returns:
+      True when the compilation succeeds.
+
+    Example:
+        >>> understood({"xla_cpu_enable_fast_math": False})
+        True
+        >>> understood({"xla_cpu_no_such_option": True})
+        False
+    """
+    return _compiles_with(tuple(sorted((str(k), v) for k, v in options.items())))
+
+
+@functools.cache
+def _compiles_with(items: tuple[tuple[str, Any], ...]) -> bool:
+    try:
+        x = jax.device_put(np.float32(0), jax.devices("cpu")[0])
+        _jit(lambda a: a + 1).lower(x).compile(compiler_options=dict(items))
+    except Exception:  # the error's class differs between jaxlib versions
+        return False
+    return True
+
+
 def options_for(declarations: Iterable[str], platform: str) -> dict[str, Any]:
     """The options for a program on ``platform`` whose implementations declared
-    ``declarations``.
+    ``declarations`` (none where the installed jaxlib does not understand them).
 
     Example:
         >>> options_for({"convolution"}, "gpu")
@@ -57,29 +100,34 @@ def options_for(declarations: Iterable[str], platform: str) -> dict[str, Any]:
     found = set(declarations)
     if platform != "cpu" or usable_cores() < 2 or "convolution" not in found:
         return {}
-    return dict(
-        CONVOLUTIONS_ON_EIGEN_NORMALISED if "normalisation" in found else CONVOLUTIONS_ON_EIGEN
-    )
+    chosen = CONVOLUTIONS_ON_EIGEN_NORMALISED if "normalisation" in found else CONVOLUTIONS_ON_EIGEN
+    return dict(chosen) if understood(chosen) else {}
 
 
 def compiler_options(fn: Callable, *args: Any) -> dict[str, Any]:
     """The options for ``fn(*args)``, from one trace on shapes and dtypes (on the platform
     of the arrays in ``args``)."""
-    platform = single_platform(*args)
-    if platform not in (None, "cpu") or usable_cores() < 2:
+    platform = platform_for(*args)
+    if platform != "cpu" or usable_cores() < 2:
         return {}  # without tracing
     abstract = jax.tree.map(
         lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype) if hasattr(a, "shape") else a, args
     )
     with on_platform(platform), record_choices() as choices:
         jax.make_jaxpr(fn)(*abstract)
-    return options_for(declared(choices), platform or "cpu")
+    return options_for(declared(choices), platform)
+
+
+def platform_for(*args: Any) -> str:
+    """The one platform a program on ``args`` is traced for: that of their devices when
+    they share one, else :func:`jaxnets._impl.context.default_platform`."""
+    return single_platform(*args) or default_platform()
 
 
 def on_platform_of(fn: Callable, *args: Any) -> Callable:
-    """``fn`` traced as running on the platform of the arrays in ``args`` (see
+    """``fn`` traced as running on :func:`platform_for` ``args`` (see
     :func:`jaxnets._impl.context.on_platform`)."""
-    platform = single_platform(*args)
+    platform = platform_for(*args)
 
     def traced(*a: Any, **kw: Any) -> Any:
         with on_platform(platform):

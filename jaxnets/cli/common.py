@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
+import json
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -15,24 +16,44 @@ if TYPE_CHECKING:
     from jaxnets.train.state import TrainState
 
 
-def use_cache(args: argparse.Namespace) -> None:
-    """Turn on the persistent compilation cache, unless ``--no-compile-cache``.
+def use_cache(config: Mapping[str, Any]) -> None:
+    """Turn on the persistent compilation cache, unless ``no_compile_cache``.
 
     Args:
-      args: the parsed options; reads ``no_compile_cache`` and ``compile_cache`` (the
+      config: the options; reads ``no_compile_cache`` and ``compile_cache`` (the
         folder, or None for :func:`jaxnets.train.cache.default_cache_dir`).
 
     Returns:
       None; the cache is set in JAX's global config.
     """
-    if args.no_compile_cache:
+    if config["no_compile_cache"]:
         return
     from jaxnets.train.cache import enable_compilation_cache
 
-    enable_compilation_cache(args.compile_cache)
+    enable_compilation_cache(config["compile_cache"])
 
 
-def build_optimizer(config: dict[str, Any], steps_per_epoch: int) -> optax.GradientTransformation:
+def write_json(path: str, payload: Mapping[str, Any]) -> None:
+    """Write ``payload`` to ``path`` as indented JSON, atomically (a reader sees the old
+    file or the new one, never a part).
+
+    Args:
+      path: the file.
+      payload: JSON-serialisable values by name.
+
+    Returns:
+      None.
+    """
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def build_optimizer(
+    config: Mapping[str, Any], steps_per_epoch: int
+) -> optax.GradientTransformation:
     """The run's whole optimizer, clipping and accumulation included.
 
     It is built the same way for training and for restoring the run's checkpoints.
@@ -68,9 +89,12 @@ def write_plots(
     out: str,
     model: Layer,
     ts: TrainState,
-    test: ArrayDataset,
-    history: dict[str, list[float]],
+    data: ArrayDataset,
     precision: str,
+    *,
+    history: Mapping[str, list[float]] | None = None,
+    prefix: str = "",
+    filters: bool = True,
 ) -> dict[str, str]:
     """Write the run's plots to ``out/plots``.
 
@@ -78,13 +102,16 @@ def write_plots(
       out: the run's folder.
       model: the trained model.
       ts: its train state.
-      test: the test set, predicted for the confusion matrix and the image grid.
-      history: the metrics per epoch, for the curves (none when empty).
+      data: the examples predicted for the confusion matrix and the image grid.
       precision: the compute dtype of the predictions.
+      history: the metrics per epoch, for the curves (none when empty or None).
+      prefix: put before the file names of the confusion matrix and the grid (``val_``
+        for the validation split).
+      filters: also draw the first convolution's filters (models that have one).
 
     Returns:
       The paths written, by plot: ``curves``, ``confusion``, ``predictions`` (images
-      only) and ``filters`` (models with a first convolution only).
+      only) and ``filters``.
     """
     import numpy as np
 
@@ -94,34 +121,35 @@ def write_plots(
 
     predict = make_predict(model, precision=precision)
     batch_preds = []
-    for x, _, mask in eval_batches(test, 256):
+    for x, _, mask in eval_batches(data, 256):
         logits = np.asarray(predict(ts.params, ts.state, x), np.float32)
         batch_preds.append(logits.argmax(-1)[mask > 0])
     preds = np.concatenate(batch_preds)
     folder = os.path.join(out, "plots")
     written = {}
     if history:
-        written["curves"] = plots.plot_history(history, os.path.join(folder, "curves.png"))
+        written["curves"] = plots.plot_history(dict(history), os.path.join(folder, "curves.png"))
     written["confusion"] = plots.plot_confusion_matrix(
-        test.labels, preds, os.path.join(folder, "confusion.png")
+        data.labels, preds, os.path.join(folder, f"{prefix}confusion.png")
     )
-    if test.inputs.ndim == 4 or (test.inputs.ndim == 2 and test.inputs.shape[1] >= 16):
+    if data.inputs.ndim == 4 or (data.inputs.ndim == 2 and data.inputs.shape[1] >= 16):
         with contextlib.suppress(ValueError):  # inputs that are not images
             written["predictions"] = plots.plot_image_grid(
-                test.inputs, test.labels, preds, os.path.join(folder, "predictions.png")
+                data.inputs, data.labels, preds, os.path.join(folder, f"{prefix}predictions.png")
             )
-    if plots.first_conv_kernel(ts.params) is not None:
+    if filters and plots.first_conv_kernel(ts.params) is not None:
         written["filters"] = plots.plot_filters(ts.params, os.path.join(folder, "filters.png"))
     return written
 
 
-def format_metrics(metrics: dict[str, float]) -> str:
-    """``test_<name>=<value>`` of each metric, two spaces apart.
+def format_metrics(metrics: Mapping[str, float], split: str) -> str:
+    """``<split>_<name>=<value>`` of each metric, two spaces apart.
 
     Args:
-      metrics: the test metrics by name.
+      metrics: the metrics by name.
+      split: ``val`` or ``test``.
 
     Returns:
       One line of text, each value with four decimals.
     """
-    return "  ".join(f"test_{k}={v:.4f}" for k, v in metrics.items())
+    return "  ".join(f"{split}_{k}={v:.4f}" for k, v in metrics.items())

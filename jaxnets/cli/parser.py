@@ -1,43 +1,99 @@
-"""The argument parser of the ``jaxnets`` command and its option groups."""
+"""The argument parser of the ``jaxnets`` command and its option groups.
+
+Every error it finds is one line, ``jaxnets <command>: error: ...``, with exit status 2.
+``train`` and ``summary`` record only the options typed (their default is
+``argparse.SUPPRESS``), so a resumed run can tell a typed option from a default; the
+defaults are :data:`jaxnets.cli.options.TRAIN_DEFAULTS` and :data:`SUMMARY_DEFAULTS`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import textwrap
+from typing import Any, NoReturn
 
+from jaxnets.cli import types
+from jaxnets.cli.options import RESUME_MAY_CHANGE, TRAIN_DEFAULTS, flag_name
 from jaxnets.cli.registry import DATASETS
+
+#: ``jaxnets summary``'s defaults.
+SUMMARY_DEFAULTS: dict[str, Any] = {
+    "model_arg": [],
+    "input_shape": None,
+    "num_classes": 10,
+    "dataset": None,
+    "data_dir": None,
+    "resize": "auto",
+    "batch_size": 1,
+    "quiet": False,
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage block), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class Formatter(argparse.HelpFormatter):
+    """argparse's help layout, never breaking an option such as ``--no-compile-cache``
+    at a hyphen."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+def versions() -> dict[str, str]:
+    """The versions of jaxnets, jax and jaxlib that run.
+
+    Returns:
+      ``{"jaxnets": ..., "jax": ..., "jaxlib": ...}``.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    import jax
+
+    import jaxnets
+
+    try:
+        jaxlib = version("jaxlib")
+    except PackageNotFoundError:  # pragma: no cover - jax cannot run without it
+        jaxlib = "unknown"
+    return {"jaxnets": jaxnets.__version__, "jax": jax.__version__, "jaxlib": jaxlib}
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     """``--model`` and ``--model-arg``."""
     p.add_argument(
         "--model",
-        required=True,
         help="a model of jaxnets.models by name (mlp, perceptron, lenet5, resnet20, vgg16, "
-        "resnet50, ...); it gets num_classes= from the data",
+        "resnet50, ...); it gets num_classes= from the data (required)",
     )
     p.add_argument(
         "--model-arg",
         action="append",
-        default=[],
         metavar="NAME=VALUE",
         help="a keyword argument of the model constructor, as a Python literal "
-        "(e.g. hidden=(64,64) or dropout=0.2); repeat for several",
+        "(e.g. hidden=(64,64) or dropout=0.2) or a bare word (activation=relu); repeat for "
+        "several",
     )
 
 
-def _add_data_options(p: argparse.ArgumentParser, required: bool = True) -> None:
-    """``--dataset`` (required unless ``required`` is False), ``--data-dir`` and ``--resize``."""
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    """``--dataset``, ``--data-dir`` and ``--resize``."""
     p.add_argument(
         "--dataset",
-        required=required,
         choices=DATASETS,
         help="digits (scikit-learn's, built in), xor, spirals (synthetic), or mnist, "
         "fashion_mnist, cifar10 read from --data-dir",
     )
-    p.add_argument("--data-dir", help="folder with the MNIST IDX or CIFAR-10 batch files")
+    p.add_argument(
+        "--data-dir", help="folder with the MNIST IDX or CIFAR-10 batch files (those only)"
+    )
     p.add_argument(
         "--resize",
-        default="auto",
+        type=types.resize,
         help="resize images to NxN (bilinear); 'auto' (default) resizes to 28 (grey) or "
         "32 (colour) only when the model cannot take the native size (e.g. lenet5 on the "
         "8x8 digits); 0 never resizes",
@@ -64,72 +120,91 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     from jaxnets.optim import OPTIMIZERS, SCHEDULES
     from jaxnets.train.precision import PRECISIONS
 
+    may_change = ", ".join(flag_name(k) for k in RESUME_MAY_CHANGE if k != "out")
+    d = TRAIN_DEFAULTS
     train = commands.add_parser(
         "train",
         help="train a model of the zoo on a data set",
-        description="Train a model and write metrics, plots and checkpoints to --out.",
+        formatter_class=Formatter,
+        description="Train a model and write config, metrics, plots and checkpoints to "
+        "--out. Validation (val_*: the best checkpoint, early stopping) uses a seeded "
+        "--val-split of the training data; the test set is evaluated once, at the end "
+        "(test_*).",
+        argument_default=argparse.SUPPRESS,
     )
     _add_model_options(train)
     _add_data_options(train)
-    train.add_argument("--epochs", type=int, default=10, help="epochs in all (default 10)")
-    train.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
-    train.add_argument(
-        "--optimizer", choices=OPTIMIZERS, default="adam", help="optimizer (default adam)"
+    add = train.add_argument
+    add(
+        "--val-split",
+        type=types.fraction,
+        metavar="FRACTION",
+        help=f"share of the training data held out for validation, drawn with --seed "
+        f"(default {d['val_split']}); 0 keeps none (best.jnc then follows the training loss)",
     )
-    train.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (1e-3)")
-    train.add_argument(
+    add("--epochs", type=types.positive_int, help=f"epochs in all (default {d['epochs']})")
+    add("--batch-size", type=types.positive_int, help=f"batch size (default {d['batch_size']})")
+    add("--optimizer", choices=OPTIMIZERS, help=f"optimizer (default {d['optimizer']})")
+    add("--lr", type=types.positive_float, help=f"peak learning rate (default {d['lr']:g})")
+    add(
         "--schedule",
         choices=SCHEDULES,
-        default="constant",
-        help="learning-rate schedule over the run (default constant)",
+        help=f"learning-rate schedule over the run (default {d['schedule']})",
     )
-    train.add_argument(
-        "--warmup-epochs", type=float, default=0.0, help="warm-up for warmup_cosine (epochs)"
+    add(
+        "--warmup-epochs",
+        type=types.natural_float,
+        help="warm-up of --schedule warmup_cosine, in epochs (default 0)",
     )
-    train.add_argument(
+    add(
         "--weight-decay",
-        type=float,
-        default=0.0,
+        type=types.natural_float,
         help="weight decay on kernels only, not biases or norm scales (adamw: decoupled)",
     )
-    train.add_argument(
+    add(
         "--freeze",
         action="append",
-        default=[],
         metavar="GLOB",
         help="freeze the parameters whose path matches GLOB (e.g. 'conv1/*'); repeatable",
     )
-    train.add_argument("--clip-norm", type=float, help="clip gradients to this global norm")
-    train.add_argument(
-        "--accumulate", type=int, default=1, help="accumulate gradients over N batches"
+    add("--clip-norm", type=types.positive_float, help="clip gradients to this global norm")
+    add(
+        "--accumulate",
+        type=types.positive_int,
+        help="accumulate gradients over N batches (default 1)",
     )
-    train.add_argument(
+    add(
         "--precision",
         choices=PRECISIONS,
-        default="float32",
         help="compute dtype; parameters stay float32 (default float32)",
     )
-    train.add_argument("--loss-scale", type=float, help="loss scale (float16: 32768)")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.add_argument("--out", default="runs/train", help="output folder (runs/train)")
-    train.add_argument(
+    add(
+        "--loss-scale",
+        type=types.positive_float,
+        help="loss scale of --precision float16 (default 32768)",
+    )
+    add("--seed", type=types.natural_int, help="random seed (default 0)")
+    add("--out", help=f"output folder (default {d['out']})")
+    add(
         "--resume",
         action="store_true",
-        help="continue the run in --out from its newest checkpoint, up to --epochs",
+        help="continue the run in --out from its newest checkpoint, up to --epochs; the "
+        "other options come from its config.json, and only these may change: "
+        f"{may_change}",
     )
-    train.add_argument("--keep", type=int, default=3, help="checkpoints to keep (default 3)")
-    train.add_argument(
-        "--checkpoint-every", type=int, help="also checkpoint every N steps within epochs"
+    add("--keep", type=types.positive_int, help="step checkpoints to keep (default 3)")
+    add(
+        "--checkpoint-every",
+        type=types.positive_int,
+        help="also checkpoint every N steps within epochs",
     )
-    train.add_argument(
+    add(
         "--early-stopping",
-        type=int,
+        type=types.positive_int,
         metavar="PATIENCE",
         help="stop when val_loss has not improved for PATIENCE epochs",
     )
-    train.add_argument(
-        "--tensorboard", action="store_true", help="write TensorBoard logs to OUT/tensorboard"
-    )
+    add("--tensorboard", action="store_true", help="write TensorBoard logs to OUT/tensorboard")
     _add_common(train)
 
 
@@ -137,15 +212,24 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
     """The ``evaluate`` command and its options."""
     evaluate = commands.add_parser(
         "evaluate",
-        help="evaluate a trained run on its test set",
-        description="Restore a run's checkpoint, print test metrics and write the confusion "
-        "matrix and a grid of predictions to RUN/plots.",
+        help="evaluate a trained run on its validation or test split",
+        formatter_class=Formatter,
+        description="Restore a run's checkpoint, print its metrics on one split (the "
+        "validation split by default) and write the confusion matrix and a grid of "
+        "predictions to RUN/plots.",
     )
     evaluate.add_argument("--run", required=True, help="the --out folder of jaxnets train")
     evaluate.add_argument(
         "--checkpoint",
         default="best",
         help="'best' (default), 'latest', or the path of a checkpoint file",
+    )
+    evaluate.add_argument(
+        "--split",
+        choices=("val", "test"),
+        default="val",
+        help="'val' (default): the run's validation data, as training saw it; 'test': the "
+        "test set (report it once, for the model you have chosen)",
     )
     evaluate.add_argument("--data-dir", help="override the run's --data-dir")
     _add_common(evaluate)
@@ -156,31 +240,45 @@ def _add_summary(commands: argparse._SubParsersAction) -> None:
     summary = commands.add_parser(
         "summary",
         help="print a model's layers, output shapes and parameter counts",
+        formatter_class=Formatter,
         description="Print the summary table of a model (shapes only; nothing is computed).",
+        argument_default=argparse.SUPPRESS,
     )
     _add_model_options(summary)
     summary.add_argument(
         "--input-shape",
-        help="input shape without the batch, e.g. 28,28,1 (default: from --dataset)",
+        type=types.shape,
+        help="input shape without the batch, e.g. 28,28,1 (or --dataset)",
     )
     summary.add_argument(
-        "--num-classes", type=int, default=10, help="classes, with --input-shape (default 10)"
+        "--num-classes",
+        type=types.positive_int,
+        help="classes, with --input-shape (default 10)",
     )
-    _add_data_options(summary, required=False)
-    summary.add_argument("--batch-size", type=int, default=1, help="batch size shown (1)")
+    _add_data_options(summary)
+    summary.add_argument(
+        "--batch-size", type=types.positive_int, help="batch size shown (default 1)"
+    )
     summary.add_argument("--quiet", action="store_true", help="print no resize notice")
 
 
 def _add_demo(commands: argparse._SubParsersAction) -> None:
     """The ``demo`` command and its options."""
     demo = commands.add_parser(
-        "demo", help="train the default network on the digits data and print test accuracy"
+        "demo",
+        help="train the default network on the digits data and print test accuracy",
+        formatter_class=Formatter,
     )
     demo.add_argument(
-        "--epochs", type=int, default=None, help="training epochs (default: the demo's, 40)"
+        "--epochs",
+        type=types.positive_int,
+        default=None,
+        help="training epochs (default: the demo's, 40)",
     )
-    demo.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument(
+        "--batch-size", type=types.positive_int, default=32, help="batch size (default 32)"
+    )
+    demo.add_argument("--seed", type=types.natural_int, default=0, help="random seed (default 0)")
     demo.add_argument("--out-dir", default="runs/demo", help="folder for the curves PNG")
     demo.add_argument("--no-augment", action="store_true", help="train without random shifts")
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -190,11 +288,19 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of the ``jaxnets`` command.
 
     Returns:
-      A parser with the subcommands ``train``, ``evaluate``, ``summary`` and ``demo``;
-      the chosen one is in ``command``.
+      A parser with ``--version`` and the subcommands ``train``, ``evaluate``,
+      ``summary`` and ``demo``; the chosen one is in ``command``.
     """
-    parser = argparse.ArgumentParser(
-        prog="jaxnets", description="jaxnets: functional neural networks for JAX."
+    parser = Parser(
+        prog="jaxnets",
+        description="jaxnets: functional neural networks for JAX.",
+        formatter_class=Formatter,
+    )
+    v = versions()
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"jaxnets {v['jaxnets']} (jax {v['jax']}, jaxlib {v['jaxlib']})",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     _add_train(commands)

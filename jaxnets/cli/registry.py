@@ -1,12 +1,14 @@
-"""The models and data sets the ``jaxnets`` command finds by name."""
+"""The models and data sets the ``jaxnets`` command finds by name, built with checked options."""
 
 from __future__ import annotations
 
-import argparse
 import ast
 import inspect
+import typing
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from jaxnets.cli.errors import option_error
 
 if TYPE_CHECKING:
     from jaxnets.core import Layer
@@ -15,88 +17,162 @@ if TYPE_CHECKING:
 DATASETS = ("digits", "xor", "spirals", "mnist", "fashion_mnist", "cifar10")
 
 
+class Splits(NamedTuple):
+    """A data set's parts: ``val`` is None unless the data set has its own validation set."""
+
+    train: ArrayDataset
+    val: ArrayDataset | None
+    test: ArrayDataset
+
+
+def _returns_layer(fn: Callable) -> bool:
+    """Whether ``fn`` is annotated to return a :class:`~jaxnets.core.Layer`."""
+    from jaxnets.core import Layer
+
+    try:
+        returned = typing.get_type_hints(fn).get("return")
+    except Exception:  # annotations naming what the module only imports for type checking
+        returned = inspect.signature(fn).return_annotation
+    return returned is Layer or returned == "Layer"
+
+
 def model_registry() -> dict[str, Callable]:
     """Every model constructor exported by :mod:`jaxnets.models`, by name.
 
+    Only the functions that return a :class:`~jaxnets.core.Layer` count: helpers such
+    as ``sample`` or ``train_char_lm`` are left out.
+
     Returns:
-      ``{name: constructor}`` for the public callables of :mod:`jaxnets.models`.
+      ``{name: constructor}``, sorted by name.
     """
     from jaxnets import models
 
-    return {
-        name: getattr(models, name)
-        for name in getattr(models, "__all__", dir(models))
-        if callable(getattr(models, name, None)) and not name.startswith("_")
-    }
+    names = getattr(models, "__all__", dir(models))
+    found = {n: getattr(models, n, None) for n in names if not n.startswith("_")}
+    return {n: fn for n, fn in sorted(found.items()) if callable(fn) and _returns_layer(fn)}
 
 
-def _parse_model_args(items: Sequence[str]) -> dict[str, Any]:
-    """``NAME=VALUE`` items as keyword arguments, each value a Python literal or a bare word."""
+def _literal(name: str, item: str, text: str) -> Any:
+    """The value of ``NAME=VALUE``: a Python literal, or a bare word such as ``relu``."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        if text.isidentifier():
+            return text
+    raise option_error(
+        "--model-arg",
+        f"{item!r}: the value of {name} must be a Python literal (a number, a string, a "
+        f"tuple such as (64,64), True, None) or a bare word such as relu",
+    )
+
+
+def parse_model_args(fn_name: str, fn: Callable, items: Sequence[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` items as keyword arguments of ``fn``, each name one ``fn`` takes.
+
+    Args:
+      fn_name: the model's name, for messages.
+      fn: the model constructor.
+      items: the ``--model-arg`` values.
+
+    Returns:
+      The keyword arguments.
+    """
+    params = inspect.signature(fn).parameters
+    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    named = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_KEYWORD]
     kwargs: dict[str, Any] = {}
     for item in items:
         name, sep, text = item.partition("=")
+        name = name.strip()
         if not sep or not name.isidentifier():
-            raise SystemExit(f"jaxnets: --model-arg expects NAME=VALUE, got {item!r}")
-        try:
-            kwargs[name] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            kwargs[name] = text  # a bare word such as relu
+            raise option_error("--model-arg", f"expects NAME=VALUE, got {item!r}")
+        if name in kwargs:
+            raise option_error("--model-arg", f"{name} is given twice ({item!r} the second time)")
+        if not open_ended and name not in params:
+            raise option_error(
+                "--model-arg",
+                f"{item!r}: {fn_name} takes no argument {name!r}; it takes "
+                f"{', '.join(named) or 'none'}",
+            )
+        kwargs[name] = _literal(name, item, text.strip())
     return kwargs
 
 
 def build_model(name: str, num_classes: int, model_args: Sequence[str] = ()) -> Layer:
-    """``jaxnets.models.<name>(num_classes=..., **model_args)`` with clear errors.
+    """``jaxnets.models.<name>(num_classes=..., **model_args)``, with one-line errors.
 
     Args:
       name: a constructor of :func:`model_registry`.
       num_classes: passed as ``num_classes=`` when the constructor takes it (and
-        ``model_args`` does not set it).
+        ``model_args`` does not set it; if it does, to no fewer classes than the data has).
       model_args: ``NAME=VALUE`` items, each value a Python literal or a bare word.
 
     Returns:
       The model.
+
+    Raises:
+      UsageError: for an unknown model, a malformed or unknown ``NAME=VALUE``, or
+        arguments the constructor refuses.
     """
     registry = model_registry()
     if name not in registry:
-        raise SystemExit(f"jaxnets: unknown model {name!r}; choose one of {sorted(registry)}")
-    kwargs = _parse_model_args(model_args)
+        raise option_error(
+            "--model", f"unknown model {name!r}; choose one of {', '.join(registry)}"
+        )
     fn = registry[name]
+    kwargs = parse_model_args(name, fn, model_args)
     if "num_classes" in inspect.signature(fn).parameters:
-        kwargs.setdefault("num_classes", num_classes)
+        given = kwargs.setdefault("num_classes", num_classes)
+        if isinstance(given, int) and not isinstance(given, bool) and 0 < given < num_classes:
+            raise option_error(
+                "--model-arg",
+                f"num_classes={given}, but the labels of the data go up to {num_classes - 1} "
+                f"({num_classes} classes); drop num_classes=",
+            )
     try:
         return fn(**kwargs)
-    except TypeError as e:
-        raise SystemExit(f"jaxnets: cannot build {name} with {kwargs}: {e}") from e
+    except (TypeError, ValueError) as e:
+        call = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        raise option_error("--model-arg", f"cannot build {name}({call}): {e}") from None
 
 
-def load_dataset(name: str, data_dir: str | None = None) -> tuple[ArrayDataset, ArrayDataset]:
-    """``(train, test)`` ArrayDatasets of a data set in :data:`DATASETS`.
+def load_dataset(name: str, data_dir: str | None = None) -> Splits:
+    """The parts of a data set in :data:`DATASETS`.
 
     Args:
       name: one of :data:`DATASETS`.
       data_dir: the folder of the MNIST IDX or CIFAR-10 batch files (those data sets only).
 
     Returns:
-      The train and test sets.
+      ``Splits(train, val, test)``; ``val`` is None for every data set built in today
+      (the command then holds out ``--val-split`` of ``train``).
+
+    Raises:
+      UsageError: for an unknown name, a missing ``data_dir`` or files it cannot read.
     """
     from jaxnets import data
 
     if name == "digits":
-        return data.load_digits()
+        train, test = data.load_digits()
+        return Splits(train, None, test)
     if name == "xor":
-        return data.xor(repeat=64), data.xor()
+        return Splits(data.xor(repeat=64), None, data.xor())
     if name == "spirals":
-        return data.two_spirals(400, seed=0), data.two_spirals(200, seed=1)
+        return Splits(data.two_spirals(400, seed=0), None, data.two_spirals(200, seed=1))
     loaders = {
         "mnist": data.load_mnist,
         "fashion_mnist": data.load_fashion_mnist,
         "cifar10": data.load_cifar10,
     }
     if name not in loaders:
-        raise SystemExit(f"jaxnets: unknown data set {name!r}; choose one of {list(DATASETS)}")
+        raise option_error("--dataset", f"unknown data set {name!r}; choose one of {DATASETS}")
     if data_dir is None:
-        raise SystemExit(f"jaxnets: --dataset {name} reads its files from --data-dir DIR")
-    return loaders[name](data_dir)
+        raise option_error("--data-dir", f"--dataset {name} reads its files from --data-dir DIR")
+    try:
+        train, test = loaders[name](data_dir)
+    except (OSError, ValueError) as e:
+        raise option_error("--data-dir", f"cannot read --dataset {name} from it: {e}") from None
+    return Splits(train, None, test)
 
 
 def resize_images(dataset: ArrayDataset, size: int) -> ArrayDataset:
@@ -116,52 +192,27 @@ def resize_images(dataset: ArrayDataset, size: int) -> ArrayDataset:
 
     x = dataset.inputs
     if x.ndim != 4:
-        raise SystemExit(f"jaxnets: --resize needs images (N, H, W, C), got {x.shape}")
+        raise option_error(
+            "--resize", f"{size} needs images (N, H, W, C), and the inputs are {x.shape}"
+        )
     resized = jax.image.resize(x, (x.shape[0], size, size, x.shape[3]), "bilinear")
     return ArrayDataset(np.asarray(resized, np.float32), dataset.labels)
 
 
-def _fits(model: Layer, input_shape: tuple[int, ...]) -> bool:
-    """Whether ``model`` takes inputs of ``input_shape``."""
-    from jaxnets.core import LayerError, shape_tree
+def model_error(model: Layer, input_shape: tuple[int, ...]) -> str | None:
+    """Why ``model`` cannot take inputs of ``input_shape`` (batch included), or None.
+
+    Args:
+      model: the model.
+      input_shape: the input's shape with the batch.
+
+    Returns:
+      The model's own message, or None when it takes them.
+    """
+    from jaxnets.core import shape_tree
 
     try:
         shape_tree(model, input_shape)
-    except LayerError:
-        return False
-    return True
-
-
-def prepare(
-    args: argparse.Namespace,
-) -> tuple[Layer, ArrayDataset, ArrayDataset, int, int | None]:
-    """The model and the data set of a command's options.
-
-    The images are resized when ``--resize N`` asks, or when ``--resize auto`` and the
-    model needs larger images.
-
-    Args:
-      args: the options ``model``, ``model_arg``, ``dataset``, ``data_dir``, ``resize``,
-        ``batch_size`` and ``quiet``.
-
-    Returns:
-      ``(model, train, test, num_classes, resize)``; ``resize`` None when not resized.
-    """
-    train, test = load_dataset(args.dataset, args.data_dir)
-    num_classes = int(max(train.labels.max(), test.labels.max())) + 1
-    model = build_model(args.model, num_classes, args.model_arg)
-    size = None
-    if args.resize == "auto":
-        native = (args.batch_size, *train.inputs.shape[1:])
-        if train.inputs.ndim == 4 and not _fits(model, native):
-            size = 28 if train.inputs.shape[-1] == 1 else 32
-            if not args.quiet:
-                print(
-                    f"{args.model} does not take {train.inputs.shape[1:3]} images; resizing "
-                    f"to {size}x{size} (bilinear; --resize N to choose, --resize 0 for none)"
-                )
-    elif int(args.resize) > 0:
-        size = int(args.resize)
-    if size:
-        train, test = resize_images(train, size), resize_images(test, size)
-    return model, train, test, num_classes, size
+    except (TypeError, ValueError) as e:  # LayerError and LayerTypeError among them
+        return str(e)
+    return None

@@ -1,130 +1,163 @@
-"""``jaxnets train``: train a model of the zoo and write the run into its ``--out`` folder."""
+"""``jaxnets train``: train a model of the zoo and write the run into its ``--out`` folder.
+
+Validation data is a seeded ``--val-split`` of the training data (or the data set's own
+validation set): it chooses ``best.jnc`` and drives early stopping. The test set is
+evaluated once, at the end, on ``best.jnc``, and reported as ``test_*``. Every option is
+checked before anything is created or changed under ``--out``, and ``config.json`` is
+(re)written only once the run has started from its restored state.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from typing import Any
 
-from jaxnets.cli.common import build_optimizer, format_metrics, use_cache, write_plots
-from jaxnets.cli.registry import prepare
+from jaxnets.cli.common import build_optimizer, format_metrics, use_cache, write_json, write_plots
+from jaxnets.cli.errors import RunError
+from jaxnets.cli.options import RESUME_KEYS, RESUME_MAY_CHANGE, TRAIN_DEFAULTS, train_config
+from jaxnets.cli.prepare import Prepared, check_training, prepare
 
-#: Options that must match when a run is resumed (epochs may grow).
-RESUME_KEYS = (
-    "model",
-    "model_arg",
-    "dataset",
-    "batch_size",
-    "optimizer",
-    "lr",
-    "schedule",
-    "warmup_epochs",
-    "weight_decay",
-    "seed",
-    "precision",
-    "loss_scale",
-    "clip_norm",
-    "accumulate",
-    "freeze",
-    "resize",
-)
+__all__ = ["RESUME_KEYS", "RESUME_MAY_CHANGE", "cmd_train"]
 
 
-def _write_json(path: str, payload: dict[str, Any]) -> None:
-    """Write ``payload`` to ``path`` as indented JSON, atomically."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+def _config_writer(path: str, config: dict[str, Any]) -> Any:
+    """A callback that writes ``config`` to ``path`` when training begins, that is after
+    ``fit`` has restored the run's checkpoint (a failed restore leaves the old file)."""
+    from jaxnets.train.callbacks import Callback
+
+    class WriteConfig(Callback):
+        def on_train_begin(self, run: Any) -> None:
+            write_json(path, config)
+
+    return WriteConfig()
 
 
-def _check_resume(out: str, config: dict[str, Any]) -> None:
-    """Refuse to resume the run in ``out`` with :data:`RESUME_KEYS` that differ from its own."""
-    path = os.path.join(out, "config.json")
+def _callbacks(config: dict[str, Any], saved: dict[str, Any], has_val: bool) -> list:
+    """The run's callbacks: the config writer first, then early stopping and the logs."""
+    from jaxnets.train.callbacks import CSVLogger, EarlyStopping, JSONLinesLogger, TensorBoard
+
+    out = config["out"]
+    callbacks = [_config_writer(os.path.join(out, "config.json"), saved)]
+    if config["early_stopping"] and has_val:
+        callbacks.append(EarlyStopping("val_loss", patience=config["early_stopping"]))
+    callbacks += [
+        JSONLinesLogger(os.path.join(out, "metrics.jsonl")),
+        CSVLogger(os.path.join(out, "metrics.csv")),
+    ]
+    if config["tensorboard"]:
+        callbacks.append(TensorBoard(os.path.join(out, "tensorboard")))
+    return callbacks
+
+
+def _saved_config(config: dict[str, Any], prepared: Prepared) -> dict[str, Any]:
+    """What ``config.json`` records: every option, the validation data and the versions."""
+    from jaxnets.cli.parser import versions
+
+    saved = {k: config[k] for k in TRAIN_DEFAULTS}
+    saved["validation"] = prepared.validation
+    saved["versions"] = versions()
+    return saved
+
+
+def _test_best(config: dict[str, Any], prepared: Prepared, result: Any, monitor: str):
+    """``(state, best)``: ``best.jnc`` restored (or the last state), and what chose it."""
+    from jaxnets.train.checkpoint import restore_checkpoint
+
+    path = os.path.join(config["out"], "checkpoints", "best.jnc")
     if not os.path.exists(path):
-        return
-    with open(path) as f:
-        saved = json.load(f)
-    changed = [k for k in RESUME_KEYS if saved.get(k) != config.get(k)]
-    if changed:
-        diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {config.get(k)!r}" for k in changed)
-        raise SystemExit(f"jaxnets: --resume with options that differ from the run: {diffs}")
+        return result.state, {"checkpoint": "last", "epoch": len(result.history.get("loss", []))}
+    state, meta = restore_checkpoint(path, result.state)
+    logs = meta.get("logs", {})
+    best = {
+        "checkpoint": "best.jnc",
+        "epoch": meta["epoch"],
+        "step": meta["step"],
+        "monitor": monitor,
+        "value": logs.get(monitor),
+        "val": {k[4:]: v for k, v in logs.items() if k.startswith("val_")},
+    }
+    return state, best
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a model and write its config, metrics, checkpoints, plots and results to ``--out``.
 
     Args:
-      args: the options of ``jaxnets train``.
+      args: the options of ``jaxnets train`` (only those typed; see
+        :func:`jaxnets.cli.options.train_config`).
 
     Returns:
       The exit status, 0.
+
+    Raises:
+      UsageError: for options that are wrong, conflict or do nothing (nothing written).
+      RunError: when training or restoring fails (a damaged checkpoint, a non-finite loss).
     """
-    from jaxnets.data import steps_per_epoch
+    config = train_config(args)
+    use_cache(config)
+    prepared = prepare(config, val_split_given="val_split" in vars(args))
+    steps = check_training(config, prepared)
+
     from jaxnets.train import evaluate, make_eval_step
-    from jaxnets.train.callbacks import (
-        Callback,
-        CSVLogger,
-        EarlyStopping,
-        JSONLinesLogger,
-        TensorBoard,
-    )
     from jaxnets.train.loop import fit
 
-    use_cache(args)
-    out = os.path.abspath(args.out)
-    ckpt_dir = os.path.join(out, "checkpoints")
-    config = {k: v for k, v in vars(args).items() if k not in ("command",)}
-    if args.resume:
-        _check_resume(out, config)
-    elif os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
-        raise SystemExit(
-            f"jaxnets: {out} already holds checkpoints; pass --resume to continue that run "
-            f"or choose another --out"
-        )
-    model, train, test, _, _ = prepare(args)
+    out = config["out"]
+    saved = _saved_config(config, prepared)
+    optimizer = build_optimizer(config, steps)
+    monitor = "val_loss" if prepared.val is not None else "loss"
     os.makedirs(out, exist_ok=True)
-    _write_json(os.path.join(out, "config.json"), config)
-    optimizer = build_optimizer(config, steps_per_epoch(train, args.batch_size))
-    callbacks: list[Callback] = []
-    if args.early_stopping:
-        callbacks.append(EarlyStopping("val_loss", patience=args.early_stopping))
-    callbacks += [
-        JSONLinesLogger(os.path.join(out, "metrics.jsonl")),
-        CSVLogger(os.path.join(out, "metrics.csv")),
-    ]
-    if args.tensorboard:
-        callbacks.append(TensorBoard(os.path.join(out, "tensorboard")))
-    result = fit(
-        model,
-        train,
-        optimizer=optimizer,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        val_data=test,
-        seed=args.seed,
-        progress=not args.no_progress,
-        callbacks=callbacks,
-        checkpoint_dir=ckpt_dir,
-        resume=args.resume,
-        keep_checkpoints=args.keep,
-        checkpoint_every_steps=args.checkpoint_every,
-        precision=args.precision,
-        loss_scale=args.loss_scale,
+    try:
+        result = fit(
+            prepared.model,
+            prepared.train,
+            optimizer=optimizer,
+            epochs=config["epochs"],
+            batch_size=config["batch_size"],
+            val_data=prepared.val,
+            seed=config["seed"],
+            progress=not config["no_progress"],
+            callbacks=_callbacks(config, saved, prepared.val is not None),
+            checkpoint_dir=os.path.join(out, "checkpoints"),
+            resume=config["resume"],
+            keep_checkpoints=config["keep"],
+            checkpoint_monitor=monitor,
+            checkpoint_every_steps=config["checkpoint_every"],
+            precision=config["precision"],
+            loss_scale=config["loss_scale"],
+        )
+        state, best = _test_best(config, prepared, result, monitor)
+    except (ValueError, FloatingPointError, OSError) as e:  # CheckpointError is a ValueError
+        raise RunError(str(e)) from e
+    eval_step = make_eval_step(
+        prepared.model, "softmax_cross_entropy", precision=config["precision"]
     )
-    eval_step = make_eval_step(model, "softmax_cross_entropy", precision=args.precision)
-    metrics = evaluate(eval_step, result.state, test)
-    written = write_plots(out, model, result.state, test, result.history, args.precision)
+    test = evaluate(eval_step, state, prepared.test)
+    written = write_plots(
+        out, prepared.model, state, prepared.test, config["precision"], history=result.history
+    )
     results = {
-        "test": metrics,
+        **{f"test_{k}": v for k, v in test.items()},
+        **{f"val_{k}": v for k, v in best.get("val", {}).items()},
+        "tested": {k: v for k, v in best.items() if k != "val"},
+        "test_examples": len(prepared.test),
+        "validation": prepared.validation,
         "epochs_done": len(result.history.get("loss", [])),
         "step": int(result.state.step),
         "plots": written,
-        "checkpoints": ckpt_dir,
+        "checkpoints": os.path.join(out, "checkpoints"),
     }
-    _write_json(os.path.join(out, "results.json"), results)
-    if not args.quiet:
-        print(f"{args.model} on {args.dataset}: {format_metrics(metrics)}; everything is in {out}")
+    write_json(os.path.join(out, "results.json"), results)
+    if not config["quiet"]:
+        chosen = f"{best['checkpoint']} (epoch {best['epoch']}"
+        if best.get("val"):
+            chosen += f", chosen on val_loss; {format_metrics(best['val'], 'val')})"
+        elif best["checkpoint"] == "best.jnc":
+            chosen += ", chosen on the training loss: --val-split 0)"
+        else:
+            chosen += ")"
+        print(
+            f"{config['model']} on {config['dataset']}: {chosen}; {format_metrics(test, 'test')}"
+            f"; everything is in {out}"
+        )
     return 0

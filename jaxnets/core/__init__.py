@@ -28,7 +28,6 @@ Example:
 from jaxnets.core.children import (
     _PATH,
     _RECORDER,
-    COMBINATOR_KINDS,
     InitRecord,
     _store,
     apply_child,

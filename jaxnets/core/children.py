@@ -7,12 +7,11 @@ import contextvars
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
+from jaxnets.core.arguments import received
 from jaxnets.core.contract import Array, Layer, Params, Spec, State, _prefix_errors
+from jaxnets.core.door import quiet_during_checks
 from jaxnets.core.specs import name_key
 from jaxnets.core.trees import count_params
-
-#: Kinds whose children are listed separately in summaries.
-COMBINATOR_KINDS = {"serial", "parallel", "residual", "branches"}
 
 
 class InitRecord(NamedTuple):
@@ -23,15 +22,15 @@ class InitRecord(NamedTuple):
     output_spec: Spec
     param_count: int
     state_count: int
-    leaf: bool
 
 
 _RECORDER: contextvars.ContextVar[list[InitRecord | None] | None] = contextvars.ContextVar(
     "jaxnets_init_recorder", default=None
 )
 _PATH: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
-    "jaxnets_init_path", default=()
+    "jaxnets_layer_path", default=()
 )
+quiet_during_checks(_RECORDER)  # the door's abstract init is not listed in summaries
 
 
 @contextlib.contextmanager
@@ -100,7 +99,7 @@ def current_path() -> str:
     return "/".join(_PATH.get())
 
 
-def init_child(name: str, layer: Layer, key: Array, spec: Spec, leaf: bool | None = None):
+def init_child(name: str, layer: Layer, key: Array, spec: Spec):
     """Initialise ``layer`` as child ``name`` of a combinator: key, path and errors.
 
     Args:
@@ -108,7 +107,6 @@ def init_child(name: str, layer: Layer, key: Array, spec: Spec, leaf: bool | Non
       layer: the child layer.
       key: the parent's key.
       spec: the child's input spec.
-      leaf: whether summaries list it as a leaf (default: its kind is not a combinator).
 
     Returns:
       ``(output_spec, params, state)`` of the child; errors are prefixed with ``name``.
@@ -123,14 +121,12 @@ def init_child(name: str, layer: Layer, key: Array, spec: Spec, leaf: bool | Non
         with _prefix_errors(name):
             out_spec, params, state = layer.init(name_key(key, name), spec)
         if records is not None:
-            is_leaf = layer.kind not in COMBINATOR_KINDS if leaf is None else leaf
             records[slot] = InitRecord(
                 "/".join(_PATH.get()),
                 layer.kind,
                 out_spec,
                 count_params(params),
                 count_params(state),
-                is_leaf,
             )
         return out_spec, params, state
     finally:
@@ -222,3 +218,113 @@ def apply_children(
         outs.append(y)
         _store(new_state, child_name, s)
     return outs, new_state
+
+
+def check_name(where: str, name: Any, *, optional: bool = True) -> str | None:
+    """A child's name: a non-empty str without ``/`` (or None, when ``optional``).
+
+    Args:
+      where: the function or layer, first in the message.
+      name: what came.
+      optional: whether None is accepted.
+
+    Returns:
+      ``name``.
+
+    Raises:
+      TypeError: ``name`` is not a str.
+      ValueError: ``name`` is empty or holds a ``/``.
+    """
+    if name is None and optional:
+        return None
+    expected = "a non-empty str without '/'" + (" or None" if optional else "")
+    if not isinstance(name, str):
+        raise TypeError(f"{where}: name must be {expected}, got {received(name)}")
+    if not name or "/" in name:
+        raise ValueError(f"{where}: name must be {expected}, got {name!r}")
+    return name
+
+
+def check_layer(where: str, what: str, value: Any) -> Layer:
+    """``value`` when it is a :class:`Layer`, else a TypeError naming ``what`` came.
+
+    Args:
+      where: the function, first in the message.
+      what: the argument ("layer", "shortcut", "block").
+      value: what came.
+
+    Returns:
+      ``value``.
+
+    Raises:
+      TypeError: ``value`` is not a Layer (a layer class or factory not called, a name...).
+    """
+    if isinstance(value, Layer):
+        return value
+    hint = ""
+    if callable(value):
+        hint = " (a layer constructor or function not called? e.g. jn.Relu(), not jn.Relu)"
+    raise TypeError(f"{where}: {what} must be a Layer, got {received(value)}{hint}")
+
+
+def _describe_item(item: Any) -> str:
+    if isinstance(item, (list, tuple)) and item and all(isinstance(i, Layer) for i in item):
+        return (
+            f"a {type(item).__name__} of {len(item)} layers (pass the layers as separate "
+            f"arguments: serial(*layers))"
+        )
+    if callable(item):
+        hint = "a layer constructor not called? jn.Relu(), not jn.Relu"
+        return f"{received(item)}, not a Layer ({hint})"
+    return received(item)
+
+
+def as_named_layers(layers: Sequence[Any], where: str) -> list[tuple[str, Layer]]:
+    """Give every child a unique name: its own, or kind_index counted per kind.
+
+    Args:
+      layers: the children as given, each a :class:`Layer` or a ``(name, layer)`` pair.
+      where: the combinator, first in messages.
+
+    Returns:
+      The ``(name, layer)`` pairs in order.
+
+    Raises:
+      ValueError: no children, or names that are empty, hold ``/`` or repeat.
+      TypeError: an item that is neither (its position and what came).
+    """
+    if not layers:
+        raise ValueError(f"{where}: needs at least one layer, got none")
+    named_layers: list[tuple[str, Layer]] = []
+    counts: dict[str, int] = {}
+    for i, item in enumerate(layers):
+        if isinstance(item, Layer):
+            layer = item
+            if layer.name is not None:
+                name = layer.name
+            else:
+                base = layer.kind.lower()
+                name = f"{base}_{counts.get(base, 0)}"
+                counts[base] = counts.get(base, 0) + 1
+        elif (
+            isinstance(item, tuple)
+            and len(item) == 2
+            and isinstance(item[0], str)
+            and isinstance(item[1], Layer)
+        ):
+            name, layer = item
+        else:
+            raise TypeError(
+                f"{where}: expected Layer or (name, Layer) items; item {i} is "
+                f"{_describe_item(item)}"
+            )
+        if "/" in name or not name:
+            raise ValueError(
+                f"{where}: item {i}: layer name {name!r} must be non-empty without '/'"
+            )
+        named_layers.append((name, layer))
+    names = [n for n, _ in named_layers]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"{where}: duplicate layer names {duplicates}; give each a unique name")
+    return named_layers

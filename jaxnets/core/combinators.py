@@ -2,51 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import numbers
+from collections.abc import Callable
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 
+from jaxnets.core.arguments import choice, count, received
 from jaxnets.core.children import (
     _store,
     apply_child,
     apply_children,
+    as_named_layers,
+    check_layer,
+    check_name,
     init_child,
     init_children,
 )
 from jaxnets.core.contract import Layer, Params, Spec, State, _prefix_errors, layer_error
 from jaxnets.core.specs import as_spec, infer_output
 
-
-def _as_named_layers(layers: Sequence[Layer | tuple[str, Layer]], where: str) -> list:
-    """Give every child a unique name: its own, or kind_index counted per kind."""
-    named_layers: list[tuple[str, Layer]] = []
-    counts: dict[str, int] = {}
-    for item in layers:
-        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
-            name, layer = item
-        elif isinstance(item, Layer):
-            layer = item
-            if layer.name is not None:
-                name = layer.name
-            else:
-                base = layer.kind.lower()
-                name = f"{base}_{counts.get(base, 0)}"
-                counts[base] = counts.get(base, 0) + 1
-        else:
-            raise TypeError(
-                f"{where}: expected Layer or (name, Layer) items, got {type(item).__name__}"
-            )
-        if not isinstance(layer, Layer):
-            raise TypeError(f"{where}: '{name}' is a {type(layer).__name__}, not a Layer")
-        if "/" in name or not name:
-            raise ValueError(f"{where}: layer name {name!r} must be non-empty without '/'")
-        named_layers.append((name, layer))
-    names = [n for n, _ in named_layers]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"{where}: duplicate layer names {duplicates}; give each a unique name")
-    return named_layers
+_as_named_layers = as_named_layers
 
 
 def named(name: str, layer: Layer) -> Layer:
@@ -60,15 +37,18 @@ def named(name: str, layer: Layer) -> Layer:
       A copy of ``layer`` with that name.
 
     Raises:
-      TypeError: when ``layer`` is not a :class:`Layer`.
+      TypeError: when ``name`` is not a str or ``layer`` is not a :class:`Layer`.
+      ValueError: when ``name`` is empty or holds a ``/``.
 
     Example:
         >>> import jaxnets as jn
         >>> jn.named("logits", jn.Dense(10)).name
         'logits'
     """
-    if not isinstance(layer, Layer):
-        raise TypeError(f"named: expected a Layer, got {type(layer).__name__}")
+    if isinstance(name, Layer) and isinstance(layer, str):
+        raise TypeError(f"named: the name comes first: named({layer!r}, layer), got a Layer first")
+    check_name("named", name, optional=False)
+    check_layer("named", "layer", layer)
     return layer._replace(name=name)
 
 
@@ -92,7 +72,8 @@ def serial(*layers: Layer | tuple[str, Layer], name: str | None = None) -> Layer
         >>> sorted(params)
         ['hidden', 'out']
     """
-    children = _as_named_layers(layers, "serial")
+    check_name("serial", name)
+    children = as_named_layers(layers, "serial")
 
     def init(key, input_spec):
         spec = as_spec(input_spec)
@@ -131,7 +112,8 @@ def parallel(*layers: Layer | tuple[str, Layer], name: str | None = None) -> Lay
         >>> [s.shape for s in spec]
         [(1, 2), (1, 3)]
     """
-    children = _as_named_layers(layers, "parallel")
+    check_name("parallel", name)
+    children = as_named_layers(layers, "parallel")
 
     def _check(spec_or_x, what):
         if not isinstance(spec_or_x, (tuple, list)) or len(spec_or_x) != len(children):
@@ -170,6 +152,13 @@ def stateless(
     Returns:
       The layer (no params, no state).
     """
+    if not isinstance(kind, str) or not kind:
+        raise TypeError(f"stateless: kind must be a non-empty str, got {received(kind)}")
+    if not callable(fn):
+        raise TypeError(f"{kind}: fn must be callable, got {received(fn)}")
+    if check is not None and not callable(check):
+        raise TypeError(f"{kind}: check must be callable or None, got {received(check)}")
+    check_name(kind, name)
 
     def apply(params, state, x, *, key=None, train):
         return fn(x), {}
@@ -213,10 +202,10 @@ def fan_out(n: int, name: str | None = None) -> Layer:
       The layer (no params).
 
     Raises:
+      TypeError: when ``n`` is not an int.
       ValueError: when ``n < 1``.
     """
-    if n < 1:
-        raise ValueError(f"fan_out: n must be >= 1, got {n}")
+    n = count("fan_out", "n", n)
     return stateless("FanOut", lambda x: (x,) * n, name=name)
 
 
@@ -239,15 +228,29 @@ def fan_in_concat(axis: int = -1, name: str | None = None) -> Layer:
       The layer (no params); init raises a LayerError for mismatched inputs.
     """
 
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"fan_in_concat: axis must be an int, got {received(axis)}")
+    axis = int(axis)
+
     def check(spec):
         _check_tuple("FanInConcat")(spec)
+        if not all(isinstance(s, jax.ShapeDtypeStruct) for s in spec):
+            raise layer_error("FanInConcat", f"expected a tuple of arrays, got {spec}")
         ranks = {len(s.shape) for s in spec}
         if len(ranks) != 1:
             raise layer_error(
                 "FanInConcat", f"inputs of different ranks: {[s.shape for s in spec]}"
             )
+        rank = ranks.pop()
+        if not -rank <= axis < rank:
+            what = "rank-0 (scalar) inputs have no axis to join" if rank == 0 else ""
+            raise layer_error(
+                "FanInConcat",
+                f"axis {axis} is out of range for inputs of rank {rank}"
+                f"{': ' + what if what else ''}, got shapes {[tuple(s.shape) for s in spec]}",
+            )
         shapes = [list(s.shape) for s in spec]
-        ax = axis % len(shapes[0])
+        ax = axis % rank
         for s in shapes:
             s[ax] = -1
         if any(s != shapes[0] for s in shapes):
@@ -273,6 +276,8 @@ def fan_in_sum(name: str | None = None) -> Layer:
 
     def check(spec):
         _check_tuple("FanInSum")(spec)
+        if not all(isinstance(s, jax.ShapeDtypeStruct) for s in spec):
+            raise layer_error("FanInSum", f"expected a tuple of arrays, got {spec}")
         if len({tuple(s.shape) for s in spec}) != 1:
             raise layer_error(
                 "FanInSum", f"inputs must have one shape, got {[tuple(s.shape) for s in spec]}"
@@ -303,11 +308,11 @@ def branches(
       The layer.
 
     Raises:
-      ValueError: for any other ``merge``.
+      ValueError: for any other ``merge``, or no branches.
     """
-    if merge not in ("concat", "sum"):
-        raise ValueError(f"branches: merge must be 'concat' or 'sum', got {merge!r}")
-    children = _as_named_layers(layers, "branches")
+    choice("branches", "merge", merge, ("concat", "sum"))
+    check_name("branches", name)
+    children = as_named_layers(layers, "branches")
     combine = fan_in_concat() if merge == "concat" else fan_in_sum()
 
     def init(key, input_spec):
@@ -344,6 +349,10 @@ def residual(layer: Layer, shortcut: Layer | None = None, name: str | None = Non
         >>> spec.shape, list(params)
         ((2, 3), ['main'])
     """
+    check_layer("residual", "layer", layer)
+    if shortcut is not None:
+        check_layer("residual", "shortcut", shortcut)
+    check_name("residual", name)
     children = [("main", layer)] + ([("shortcut", shortcut)] if shortcut is not None else [])
 
     def init(key, input_spec):

@@ -26,18 +26,50 @@ class ApplyFn(Protocol):
     ) -> tuple[Any, State]: ...
 
 
-class Layer(NamedTuple):
+class _LayerFields(NamedTuple):
+    init: InitFn
+    apply: ApplyFn
+    kind: str
+    name: str | None = None
+
+
+class Layer(_LayerFields):
     """A layer: ``init`` and ``apply`` plus a display ``kind`` and an optional ``name``.
 
     ``kind`` is the layer type shown in summaries ("Dense", "serial"); ``name`` is
     the key the enclosing combinator stores this layer's params and state under.
     When ``name`` is None the combinator derives one from ``kind`` ("dense_0").
+
+    ``init`` and ``apply`` are wrapped in the door checks of :mod:`jaxnets.core.door`:
+    the outermost call checks its key, its input spec, ``train`` and the keys of the
+    params and state; the calls the combinators make for their children do not.
     """
 
-    init: InitFn
-    apply: ApplyFn
-    kind: str
-    name: str | None = None
+    __slots__ = ()
+
+    def __new__(cls, init: InitFn, apply: ApplyFn, kind: str, name: str | None = None):
+        from jaxnets.core import door
+
+        if not isinstance(kind, str) or not kind:
+            raise TypeError(f"Layer: kind must be a non-empty str, got {kind!r}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{kind}: name must be a str or None, got {name!r}")
+        for field, fn in (("init", init), ("apply", apply)):
+            if not callable(fn):
+                raise TypeError(f"{kind}: {field} must be callable, got {type(fn).__name__}")
+        raw_init, raw_apply = door.raw(init), door.raw(apply)
+        return super().__new__(
+            cls,
+            door.guard_init(raw_init, kind, name),
+            door.guard_apply(raw_apply, raw_init, kind, name),
+            kind,
+            name,
+        )
+
+    @classmethod
+    def _make(cls, iterable: Any) -> Layer:  # type: ignore[override]
+        # _replace builds through _make: the guards then name the new kind and name.
+        return cls(*iterable)
 
     def named(self, name: str) -> Layer:
         """This layer stored under ``name`` in its parent."""
@@ -59,11 +91,13 @@ def _prefix_errors(path: str) -> contextlib.AbstractContextManager:
     def ctx() -> Iterator[None]:
         try:
             yield
-        except (LayerError, LayerTypeError) as e:
-            raise type(e)(f"{path}/{e}") from None
-        except TypeError as e:
-            raise LayerTypeError(f"{path}: {e}") from e
-        except ValueError as e:
+        except (TypeError, ValueError) as e:
+            if getattr(e, "_jaxnets_door", False):
+                raise  # a door check names its layer already
+            if isinstance(e, (LayerError, LayerTypeError)):
+                raise type(e)(f"{path}/{e}") from None
+            if isinstance(e, TypeError):
+                raise LayerTypeError(f"{path}: {e}") from e
             raise LayerError(f"{path}: {e}") from e
 
     return ctx()
@@ -82,7 +116,13 @@ def layer_error(kind: str, message: str) -> LayerError:
     return LayerError(f"{kind}: {message}")
 
 
-def param(params: Mapping[str, Any], name: str, kind: str, shape: tuple[int, ...] | None = None):
+def param(
+    params: Mapping[str, Any],
+    name: str,
+    kind: str,
+    shape: tuple[int, ...] | None = None,
+    what: str = "parameter",
+):
     """Fetch ``params[name]`` with a clear error if it is missing or mis-shaped.
 
     Args:
@@ -90,6 +130,8 @@ def param(params: Mapping[str, Any], name: str, kind: str, shape: tuple[int, ...
       name: the parameter's key.
       kind: the layer type, for the error message.
       shape: the expected shape (None: not checked).
+      what: what the entry is called in messages ("parameter"; "state entry" when
+        ``params`` is a layer's state).
 
     Returns:
       ``params[name]``.
@@ -100,10 +142,12 @@ def param(params: Mapping[str, Any], name: str, kind: str, shape: tuple[int, ...
     """
     if not isinstance(params, Mapping) or name not in params:
         got = sorted(params) if isinstance(params, Mapping) else type(params).__name__
-        raise layer_error(kind, f"missing parameter '{name}'; the params given have keys {got}")
+        given = "params" if what == "parameter" else "state"
+        verb = "have" if what == "parameter" else "has"
+        raise layer_error(kind, f"missing {what} '{name}'; the {given} given {verb} keys {got}")
     value = params[name]
     if shape is not None and tuple(value.shape) != tuple(shape):
         raise layer_error(
-            kind, f"parameter '{name}' has shape {tuple(value.shape)}, expected {tuple(shape)}"
+            kind, f"{what} '{name}' has shape {tuple(value.shape)}, expected {tuple(shape)}"
         )
     return value

@@ -19,11 +19,13 @@ from jaxnets.core.contract import (
     State,
     layer_error,
 )
+from jaxnets.core.door import _looks_like_shape, shape_dims
 
 
 def _is_shape(x: Any) -> bool:
+    """A tuple or list of positive Python ints (a bare shape that needs no conversion)."""
     return isinstance(x, (tuple, list)) and all(
-        isinstance(d, int) and not isinstance(d, bool) for d in x
+        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in x
     )
 
 
@@ -39,7 +41,9 @@ def as_spec(spec: SpecLike, dtype: Any = jnp.float32) -> Spec:
       A ShapeDtypeStruct, or a tuple (or dict) of them mirroring ``spec``.
 
     Raises:
-      TypeError: for anything else.
+      TypeError: for anything else, or a dim of a shape that is not an int (a bool, a
+        float); NumPy integers are accepted.
+      ValueError: a dim of a shape that is 0 or negative.
 
     Example:
         >>> as_spec((2, 3))
@@ -49,6 +53,8 @@ def as_spec(spec: SpecLike, dtype: Any = jnp.float32) -> Spec:
         return spec
     if _is_shape(spec):
         return jax.ShapeDtypeStruct(tuple(spec), jnp.dtype(dtype))
+    if _looks_like_shape(spec):  # a shape with a dim that is not a positive int
+        return jax.ShapeDtypeStruct(shape_dims("input_spec", spec), jnp.dtype(dtype))
     if hasattr(spec, "shape") and hasattr(spec, "dtype"):
         return jax.ShapeDtypeStruct(tuple(spec.shape), spec.dtype)
     if isinstance(spec, (tuple, list)):

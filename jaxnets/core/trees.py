@@ -9,7 +9,15 @@ import jax
 import jax.numpy as jnp
 
 from jaxnets.core.contract import Array, Layer, PyTree, SpecLike, _prefix_errors
+from jaxnets.core.door import check_key
 from jaxnets.core.specs import as_spec
+
+
+def _check_model(where: str, model: Any) -> None:
+    if not isinstance(model, Layer):
+        raise TypeError(
+            f"{where}: model must be a Layer, got {type(model).__name__}: {model!r:.60}"
+        )
 
 
 def init_model(model: Layer, key: Array, input_spec: SpecLike):
@@ -23,6 +31,7 @@ def init_model(model: Layer, key: Array, input_spec: SpecLike):
     Returns:
       ``(output_spec, params, state)``.
     """
+    _check_model("init_model", model)
     with _prefix_errors(model.name or model.kind):
         return model.init(key, as_spec(input_spec))
 
@@ -50,7 +59,9 @@ def shape_tree(model: Layer, input_spec: SpecLike, key: Array | None = None):
     Returns:
       ``(output_spec, params, state)``, every leaf a ShapeDtypeStruct.
     """
+    _check_model("shape_tree", model)
     key = jax.random.key(0) if key is None else key
+    check_key("shape_tree", key, optional=False)
     spec = as_spec(input_spec)
     return jax.eval_shape(lambda k: model.init(k, spec), key)
 

@@ -25,6 +25,7 @@ from jaxnets.data.readers import (
     read_cifar10_batch,
     read_idx,
 )
+from jaxnets.data.split import validation_split
 from jaxnets.data.synthetic import two_spirals, xor
 from jaxnets.data.text import (
     CharVocab,
@@ -64,5 +65,6 @@ __all__ = [
     "steps_per_epoch",
     "tbptt_windows",
     "two_spirals",
+    "validation_split",
     "xor",
 ]

@@ -17,12 +17,14 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 
 from jaxnets.core import Layer, as_spec, check_floating, layer_error
+from jaxnets.core.arguments import choice, flag, number, received
 
 Array = jax.Array
 AugmentFn = Callable[[Array, Array], Array]
@@ -31,11 +33,17 @@ PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
 
 
 def _pair(value: int | tuple[int, int], what: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
-        raise ValueError(f"{what} must be an int or a pair of ints, got {value!r}")
+    """``value`` as ``(h, w)``: an int >= 0 or a pair of them; ``what`` is "<where>: <name>"."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        pair = (int(value), int(value))
+    elif isinstance(value, tuple | list) and len(value) == 2:
+        if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value):
+            raise TypeError(f"{what} must be an int >= 0 or a pair of them, got {value!r}")
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(f"{what} must be an int >= 0 or a pair of them, got {received(value)}")
     if min(pair) < 0:
-        raise ValueError(f"{what} must be >= 0, got {value!r}")
+        raise ValueError(f"{what} must be an int >= 0 or a pair of them, got {value!r}")
     return pair
 
 
@@ -46,10 +54,12 @@ def _check_images(kind: str, images: Array) -> None:
         )
 
 
-def _per_example(fn: Callable[[Array, Array], Array], key: Array, images: Array) -> Array:
+def _per_example(
+    fn: Callable[[Array, Array], Array], key: Array, images: Array, where: str = "augmentation"
+) -> Array:
     """Apply ``fn(key, image)`` to each image with its own key from ``split(key, N)``."""
     if key is None:
-        raise ValueError("augmentation needs a PRNG key: pass jax.random.key(seed)")
+        raise ValueError(f"{where}: needs a PRNG key: pass jax.random.key(seed)")
     return jax.vmap(fn)(jax.random.split(key, images.shape[0]), images)
 
 
@@ -117,10 +127,11 @@ def random_crop(
         (2, 32, 32, 3)
     """
     pad = _pair(padding, "random_crop: padding")
-    if pad_mode not in PAD_MODES:
-        raise ValueError(f"random_crop: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
+    choice("random_crop", "pad_mode", pad_mode, PAD_MODES)
     _check_images("random_crop", images)
-    return _per_example(lambda k, im: _shift_one(k, im, pad, pad_mode, 0), key, images)
+    return _per_example(
+        lambda k, im: _shift_one(k, im, pad, pad_mode, 0), key, images, "random_crop"
+    )
 
 
 def random_translate(
@@ -146,8 +157,11 @@ def random_translate(
         (True, (8, 4, 4, 1))
     """
     shift = _pair(max_shift, "random_translate: max_shift")
+    number("random_translate", "fill", fill)
     _check_images("random_translate", images)
-    return _per_example(lambda k, im: _shift_one(k, im, shift, "constant", fill), key, images)
+    return _per_example(
+        lambda k, im: _shift_one(k, im, shift, "constant", fill), key, images, "random_translate"
+    )
 
 
 def random_flip(key: Array, images: Array) -> Array:
@@ -168,7 +182,7 @@ def random_flip(key: Array, images: Array) -> Array:
         (2, 4, 4, 3)
     """
     _check_images("random_flip", images)
-    return _per_example(_flip_one, key, images)
+    return _per_example(_flip_one, key, images, "random_flip")
 
 
 def random_brightness(key: Array, images: Array, max_delta: float) -> Array:
@@ -188,10 +202,12 @@ def random_brightness(key: Array, images: Array, max_delta: float) -> Array:
         >>> bool((abs(y) <= 0.1).all())
         True
     """
-    _check_nonnegative("random_brightness: max_delta", max_delta)
+    number("random_brightness", "max_delta", max_delta, low=0)
     _check_images("random_brightness", images)
     check_floating("random_brightness", images)
-    return _per_example(lambda k, im: _brightness_one(k, im, max_delta), key, images)
+    return _per_example(
+        lambda k, im: _brightness_one(k, im, max_delta), key, images, "random_brightness"
+    )
 
 
 def random_contrast(key: Array, images: Array, strength: float) -> Array:
@@ -212,20 +228,12 @@ def random_contrast(key: Array, images: Array, strength: float) -> Array:
         >>> bool((y == 1).all())
         True
     """
-    _check_strength("random_contrast: strength", strength)
+    number("random_contrast", "strength", strength, low=0, high=1, high_open=True)
     _check_images("random_contrast", images)
     check_floating("random_contrast", images)
-    return _per_example(lambda k, im: _contrast_one(k, im, strength), key, images)
-
-
-def _check_nonnegative(what: str, value: float) -> None:
-    if not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"{what} must be a number >= 0, got {value!r}")
-
-
-def _check_strength(what: str, value: float) -> None:
-    if not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"{what} must lie in [0, 1), got {value!r}")
+    return _per_example(
+        lambda k, im: _contrast_one(k, im, strength), key, images, "random_contrast"
+    )
 
 
 # --------------------------------------------------------------------------- composition
@@ -265,11 +273,23 @@ def augmentation(
         >>> augment(jax.random.key(1), jnp.zeros((2, 32, 32, 3))).dtype
         dtype('float32')
     """
-    pad = _pair(crop_padding, "augmentation: crop_padding")
-    if pad_mode not in PAD_MODES:
-        raise ValueError(f"augmentation: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
-    _check_nonnegative("augmentation: brightness", brightness)
-    _check_strength("augmentation: contrast", contrast)
+    return _augmentation("augmentation", crop_padding, pad_mode, flip, brightness, contrast)
+
+
+def _augmentation(
+    where: str,
+    crop_padding: int | tuple[int, int],
+    pad_mode: str,
+    flip: bool,
+    brightness: float,
+    contrast: float,
+) -> AugmentFn:
+    """:func:`augmentation`, its arguments checked in the name of ``where``."""
+    pad = _pair(crop_padding, f"{where}: crop_padding")
+    choice(where, "pad_mode", pad_mode, PAD_MODES)
+    flip = flag(where, "flip", flip)
+    brightness = number(where, "brightness", brightness, low=0)
+    contrast = number(where, "contrast", contrast, low=0, high=1, high_open=True)
 
     def one(key, image):
         k_shift, k_flip, k_bright, k_contrast = jax.random.split(key, 4)
@@ -283,10 +303,10 @@ def augmentation(
         return image
 
     def augment(key: Array, images: Array) -> Array:
-        _check_images("augmentation", images)
+        _check_images(where, images)
         if brightness or contrast:
-            check_floating("augmentation", images)
-        return _per_example(one, key, images)
+            check_floating(where, images)
+        return _per_example(one, key, images, where)
 
     return augment
 
@@ -328,13 +348,7 @@ def Augment(
         (1, 4, 4, 1)
     """
     kind = "Augment"
-    augment = augmentation(
-        crop_padding=crop_padding,
-        pad_mode=pad_mode,
-        flip=flip,
-        brightness=brightness,
-        contrast=contrast,
-    )
+    augment = _augmentation(kind, crop_padding, pad_mode, flip, brightness, contrast)
     if _pair(crop_padding, "Augment: crop_padding") == (0, 0) and not (
         flip or brightness or contrast
     ):

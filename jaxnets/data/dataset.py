@@ -18,6 +18,8 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from jaxnets.core.arguments import count, flag, received
+
 
 class ArrayDataset(NamedTuple):
     """Inputs and labels as arrays with the example on the first axis."""
@@ -29,10 +31,23 @@ class ArrayDataset(NamedTuple):
         return len(self.inputs)
 
     def check(self) -> ArrayDataset:
-        """Raise a ValueError if inputs and labels disagree on the number of examples."""
+        """Raise a TypeError if inputs or labels are not arrays, a ValueError if they
+        disagree on the number of examples.
+
+        Returns:
+          The data set itself.
+        """
+        for name in ("inputs", "labels"):
+            value = getattr(self, name)
+            if not hasattr(value, "shape") or np.ndim(value) == 0:
+                raise TypeError(
+                    f"ArrayDataset: {name} must be an array with the examples on its first "
+                    f"axis (np.asarray it), got {received(value)}"
+                )
         if len(self.inputs) != len(self.labels):
             raise ValueError(
-                f"ArrayDataset: {len(self.inputs)} inputs but {len(self.labels)} labels"
+                f"ArrayDataset: {len(self.inputs)} inputs but {len(self.labels)} labels; "
+                f"give one label per input"
             )
         return self
 
@@ -52,6 +67,9 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     Returns:
       A permutation of ``0..n-1``.
     """
+    count("epoch_order", "n", n, minimum=0)
+    count("epoch_order", "seed", seed, minimum=0)
+    count("epoch_order", "epoch", epoch, minimum=0)
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
@@ -77,12 +95,17 @@ def batches(
       drop_remainder: False also yields the last, smaller batch.
       start: how many batches to skip at the start (to resume mid-epoch).
 
-    Yields:
-      ``(inputs, labels)`` per batch, as host arrays.
+    Returns:
+      An iterator of ``(inputs, labels)`` per batch, as host arrays; the arguments are
+      checked when it is made.
     """
-    data.check()
-    if batch_size < 1:
-        raise ValueError(f"batches: batch_size must be >= 1, got {batch_size}")
+    _dataset("batches", data)
+    count("batches", "batch_size", batch_size)
+    count("batches", "seed", seed, minimum=0)
+    count("batches", "epoch", epoch, minimum=0)
+    count("batches", "start", start, minimum=0)
+    flag("batches", "shuffle", shuffle)
+    flag("batches", "drop_remainder", drop_remainder)
     n = len(data)
     if drop_remainder and n < batch_size:
         raise ValueError(
@@ -91,7 +114,13 @@ def batches(
         )
     order = epoch_order(n, seed, epoch) if shuffle else np.arange(n)
     stop = n - n % batch_size if drop_remainder else n
-    for begin in range(start * batch_size, stop, batch_size):
+    return _take_batches(data, order, range(start * batch_size, stop, batch_size), batch_size)
+
+
+def _take_batches(
+    data: ArrayDataset, order: np.ndarray, begins: range, batch_size: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    for begin in begins:
         idx = order[begin : begin + batch_size]
         yield data.inputs[idx], data.labels[idx]
 
@@ -107,6 +136,9 @@ def steps_per_epoch(data: ArrayDataset, batch_size: int, drop_remainder: bool = 
     Returns:
       The number of batches (0 when ``drop_remainder`` and the data is smaller than a batch).
     """
+    _dataset("steps_per_epoch", data)
+    count("steps_per_epoch", "batch_size", batch_size)
+    flag("steps_per_epoch", "drop_remainder", drop_remainder)
     n = len(data)
     return n // batch_size if drop_remainder else -(-n // batch_size)
 
@@ -121,11 +153,18 @@ def eval_batches(
       data: the examples.
       batch_size: examples per batch.
 
-    Yields:
-      ``(inputs, labels, mask)`` per batch; ``mask`` is float32, 1 for a real example and 0
-      for padding (zeros).
+    Returns:
+      An iterator of ``(inputs, labels, mask)`` per batch; ``mask`` is float32, 1 for a
+      real example and 0 for padding (zeros).
     """
-    data.check()
+    _dataset("eval_batches", data)
+    count("eval_batches", "batch_size", batch_size)
+    return _padded_batches(data, batch_size)
+
+
+def _padded_batches(
+    data: ArrayDataset, batch_size: int
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     n = len(data)
     for begin in range(0, n, batch_size):
         x = data.inputs[begin : begin + batch_size]
@@ -138,6 +177,16 @@ def eval_batches(
             y = np.concatenate([y, np.zeros((pad,) + y.shape[1:], y.dtype)])
             mask[real:] = 0.0
         yield x, y, mask
+
+
+def _dataset(where: str, data: Any) -> ArrayDataset:
+    """``data`` checked as an :class:`ArrayDataset` (a TypeError names ``where``)."""
+    if not isinstance(data, ArrayDataset):
+        raise TypeError(
+            f"{where}: data must be a jaxnets.data.ArrayDataset(inputs, labels), "
+            f"got {received(data)}"
+        )
+    return data.check()
 
 
 def _prefetched(iterator: Iterable[Any], size: int, place: Callable[[Any], Any]) -> Iterator:
@@ -171,6 +220,8 @@ def prefetch_to_device(iterator: Iterable[Any], size: int = 2, sharding: Any = N
         >>> [x.tolist() for x in items]
         [[1.0, 1.0], [0.0, 0.0]]
     """
+
+    count("prefetch_to_device", "size", size, minimum=0)
 
     def put(item):
         return jax.device_put(item, sharding) if sharding is not None else jax.device_put(item)

@@ -19,11 +19,14 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 import sysconfig
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from jaxnets.core.arguments import count, number, received
 
 UNKNOWN = "\ufffd"
 
@@ -38,8 +41,7 @@ def stdlib_corpus(max_chars: int = 2_000_000) -> str:
     Returns:
       The text (shorter when the files hold less).
     """
-    if max_chars < 1:
-        raise ValueError(f"stdlib_corpus: max_chars must be >= 1, got {max_chars}")
+    count("stdlib_corpus", "max_chars", max_chars)
     root = Path(sysconfig.get_paths()["stdlib"])
     parts: list[str] = []
     total = 0
@@ -67,8 +69,13 @@ def load_text(path: str | Path | None = None, max_chars: int | None = None) -> s
       The text.
 
     Raises:
-      ValueError: when the file is empty.
+      ValueError: when the file is empty, or ``max_chars`` is not >= 1 (``0`` would
+        return no text).
     """
+    if max_chars is not None:
+        count("load_text", "max_chars", max_chars)
+    if path is not None and not isinstance(path, str | os.PathLike):
+        raise TypeError(f"load_text: path must be a file's path or None, got {received(path)}")
     if path is None:
         return stdlib_corpus() if max_chars is None else stdlib_corpus(max_chars)
     text = Path(path).read_text(encoding="utf-8", errors="replace")
@@ -88,8 +95,9 @@ def split_text(text: str, val_fraction: float = 0.1) -> tuple[str, str]:
     Returns:
       ``(train, val)``, the two parts in order.
     """
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"split_text: val_fraction must lie in (0, 1), got {val_fraction}")
+    if not isinstance(text, str):
+        raise TypeError(f"split_text: text must be a str, got {received(text)}")
+    number("split_text", "val_fraction", val_fraction, low=0, high=1, low_open=True, high_open=True)
     cut = round(len(text) * (1.0 - val_fraction))
     return text[:cut], text[cut:]
 
@@ -145,11 +153,9 @@ def tbptt_windows(ids: np.ndarray, batch_size: int, seq_len: int) -> Windows:
     Returns:
       The :class:`Windows`, int32, each array ``(steps, batch_size, seq_len)``.
     """
+    count("tbptt_windows", "batch_size", batch_size)
+    count("tbptt_windows", "seq_len", seq_len)
     ids = np.asarray(ids, np.int32).reshape(-1)
-    if batch_size < 1 or seq_len < 1:
-        raise ValueError(
-            f"tbptt_windows: batch_size and seq_len must be >= 1, got {batch_size}, {seq_len}"
-        )
     per_stream = (len(ids) - 1) // batch_size
     steps = per_stream // seq_len
     if steps == 0:
@@ -192,8 +198,8 @@ def bigram_bits_per_char(
         >>> round(bigram_bits_per_char(ids, 2, ids[:-1], ids[1:], alpha=1e-9), 6)
         0.0
     """
-    if alpha <= 0:
-        raise ValueError(f"bigram_bits_per_char: alpha must be > 0, got {alpha}")
+    number("bigram_bits_per_char", "alpha", alpha, low=0, low_open=True)
+    count("bigram_bits_per_char", "vocab_size", vocab_size)
     train_ids = np.asarray(train_ids, np.int64).reshape(-1)
     counts = np.full((vocab_size, vocab_size), alpha, np.float64)
     np.add.at(counts, (train_ids[:-1], train_ids[1:]), 1.0)

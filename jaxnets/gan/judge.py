@@ -41,6 +41,7 @@ from jaxnets.core import Layer, branches, check_tree_matches, serial, shape_tree
 from jaxnets.data.augment import Augment
 from jaxnets.data.dataset import ArrayDataset
 from jaxnets.data.digits import load_digits
+from jaxnets.gan._checks import check_range, check_training
 from jaxnets.gan.scores import (
     class_shares,
     conditional_accuracy,
@@ -55,12 +56,7 @@ __all__ = ["SampleJudge", "digits_judge_trunk", "train_digits_judge"]
 
 
 def _check_range(value_range: tuple[float, float], name: str) -> tuple[float, float]:
-    low, high = (float(v) for v in value_range)
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise ValueError(
-            f"SampleJudge: {name} must be (low, high) with low < high, got {value_range}"
-        )
-    return low, high
+    return check_range("SampleJudge", name, value_range)
 
 
 class SampleJudge:
@@ -122,14 +118,13 @@ class SampleJudge:
           classifier_range: the ``(low, high)`` range the classifier expects.
           batch_size: images per jitted inference call.
         """
+        check_training("SampleJudge", batch_size=batch_size)
         if not isinstance(params, Mapping) or not {"features", "logits"} <= set(params):
             got = sorted(params) if isinstance(params, Mapping) else type(params).__name__
             raise ValueError(
                 "SampleJudge: params must be those of serial(('features', features_net), "
                 f"('logits', head)), with keys ['features', 'logits']; got {got}"
             )
-        if batch_size < 1:
-            raise ValueError(f"SampleJudge: batch_size must be >= 1, got {batch_size}")
         self.value_range = _check_range(value_range, "value_range")
         self.classifier_range = _check_range(classifier_range, "classifier_range")
         self.image_shape = tuple(np.shape(real_test.inputs)[1:])
@@ -294,6 +289,7 @@ def digits_judge_trunk(*, width: int = 32, units: int = 128) -> Layer:
         >>> out.shape, sorted(params)
         ((2, 128), ['conv1', 'conv2', 'conv3', 'dense'])
     """
+    check_training("digits_judge_trunk", width=width, units=units)
     return serial(
         ("shift", Augment(crop_padding=1, brightness=0.1, contrast=0.1)),
         ("conv1", Conv(width, 3, activation="relu")),
@@ -368,8 +364,10 @@ def train_digits_judge(
     Returns:
       The judge, with ``test_accuracy`` and ``train_seconds`` set.
     """
-    if members < 1:
-        raise ValueError(f"train_digits_judge: members must be >= 1, got {members}")
+    where, sizes = "train_digits_judge", {"width": width, "units": units, "batch_size": batch_size}
+    check_training(where, members=members, seed=seed, epochs=epochs, **sizes)
+    check_training(where, learning_rate=learning_rate, weight_decay=weight_decay)
+    check_range(where, "value_range", value_range)
     train, test = load_digits()
     trunk = digits_judge_trunk(width=width, units=units)
     head = Dense(10)

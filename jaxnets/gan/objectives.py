@@ -51,6 +51,8 @@ import jax.numpy as jnp
 import optax
 
 from jaxnets.core import Layer
+from jaxnets.core.arguments import count, flag
+from jaxnets.gan._checks import check_key, check_layer, check_training
 
 Array = jax.Array
 Objective = Callable[..., tuple[Array, tuple[Any, dict[str, Array]]]]
@@ -82,6 +84,9 @@ def noise(key: Array, n: int, latent_dim: int) -> Array:
         >>> z.shape, bool((z == noise(jax.random.key(0), 16, 64)).all())
         ((16, 64), True)
     """
+    check_key("noise", key)
+    n = count("noise", "n", n, minimum=0)
+    latent_dim = count("noise", "latent_dim", latent_dim)
     return jax.random.normal(key, (n, latent_dim), jnp.float32)
 
 
@@ -123,9 +128,12 @@ def _logits(where: str, logits: Array, n: int) -> Array:
     return logits.reshape(n).astype(jnp.float32)
 
 
-def _check_latent_dim(where: str, latent_dim: int) -> None:
-    if not isinstance(latent_dim, int) or isinstance(latent_dim, bool) or latent_dim < 1:
-        raise ValueError(f"{where}: latent_dim must be a positive int, got {latent_dim!r}")
+def _check_players(where: str, generator, discriminator, latent_dim, conditional) -> int:
+    """Check the arguments both objectives take; returns ``latent_dim`` as an int."""
+    check_layer(where, "generator", generator)
+    check_layer(where, "discriminator", discriminator)
+    flag(where, "conditional", conditional)
+    return count(where, "latent_dim", latent_dim)
 
 
 def _fake_images(generator, g_params, g_state, n, labels, latent_dim, key, train, conditional):
@@ -196,9 +204,8 @@ def discriminator_objective(
         ('discriminator_objective', True)
     """
     where = "discriminator_objective"
-    _check_latent_dim(where, latent_dim)
-    if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"{where}: label_smoothing must lie in [0, 1), got {label_smoothing}")
+    latent_dim = _check_players(where, generator, discriminator, latent_dim, conditional)
+    check_training(where, label_smoothing=label_smoothing)
     real_target = 1.0 - label_smoothing
 
     def discriminator_objective(params, state, batch, *, key, train):
@@ -278,7 +285,7 @@ def generator_objective(
         (['g_loss'], True)
     """
     where = "generator_objective"
-    _check_latent_dim(where, latent_dim)
+    latent_dim = _check_players(where, generator, discriminator, latent_dim, conditional)
 
     def generator_objective(params, state, batch, *, key, train):
         key, (g_params, d_params), (g_state, d_state), (images, labels) = _inputs(
@@ -339,6 +346,10 @@ def sample(
         >>> sample(g, params, state, jax.random.key(1), 5, 8, labels=3).shape
         (5, 8, 8, 1)
     """
+    check_layer("sample", "generator", generator)
+    check_key("sample", key)
+    n = count("sample", "n", n)
+    latent_dim = count("sample", "latent_dim", latent_dim)
     if _is_gan_dict(params):
         params = params["generator"]
     if _is_gan_dict(state):

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from jaxnets.core.arguments import count, number
+
 __all__ = [
     "class_shares",
     "conditional_accuracy",
@@ -98,7 +100,8 @@ def inception_score(probs: ArrayLike, splits: int = 1) -> float:
         1.0
     """
     p = _as_probs(probs, "inception_score")
-    if not isinstance(splits, int | np.integer) or not 1 <= splits <= len(p):
+    count("inception_score", "splits", splits)
+    if not 1 <= splits <= len(p):
         raise ValueError(
             f"inception_score: splits must be an integer in 1..N={len(p)}, got {splits!r}"
         )
@@ -131,8 +134,7 @@ def confident_share(probs: ArrayLike, threshold: float = 0.9) -> float:
         0.6666666666666666
     """
     p = _as_probs(probs, "confident_share")
-    if not 0.0 <= threshold < 1.0:
-        raise ValueError(f"confident_share: threshold must be in [0, 1), got {threshold}")
+    threshold = number("confident_share", "threshold", threshold, low=0.0, high=1.0, high_open=True)
     return float((p.max(axis=1) > threshold).mean())
 
 
@@ -159,8 +161,7 @@ def class_shares(probs_or_labels: ArrayLike, num_classes: int) -> np.ndarray:
         >>> class_shares([[0.9, 0.1], [0.3, 0.7]], num_classes=2)
         array([0.5, 0.5])
     """
-    if not isinstance(num_classes, int | np.integer) or num_classes < 1:
-        raise ValueError(f"class_shares: num_classes must be a positive integer, got {num_classes}")
+    num_classes = count("class_shares", "num_classes", num_classes)
     values = np.asarray(probs_or_labels)
     if values.ndim == 2:
         p = _as_probs(values, "class_shares")

@@ -19,7 +19,9 @@ import numpy as np
 import optax
 
 from jaxnets.core import Layer
+from jaxnets.core.arguments import count, flag
 from jaxnets.data.dataset import ArrayDataset
+from jaxnets.gan._checks import check_layer, check_training
 from jaxnets.gan.objectives import discriminator_objective, generator_objective, noise
 from jaxnets.train.callbacks import Callback, Run
 from jaxnets.train.loop import FitResult, fit
@@ -39,6 +41,9 @@ def make_sampler(generator: Layer, *, conditional: bool) -> Any:
       ``sampler(params, state, z, labels=None) -> images``, taking the generator's own
       params and state.
     """
+
+    check_layer("make_sampler", "generator", generator)
+    flag("make_sampler", "conditional", conditional)
 
     def sampler(params, state, z, labels=None):
         inputs = z if not conditional else (z, labels)
@@ -83,6 +88,12 @@ class SampleGrid(Callback):
         seed: int = 0,
         every: int = 1,
     ):
+        where = "SampleGrid"
+        check_layer(where, "generator", generator)
+        check_training(where, latent_dim=latent_dim, directory=directory, n=n)
+        check_training(where, per_class=per_class, seed=seed, every=every)
+        if num_classes is not None:
+            count(where, "num_classes", num_classes)
         self.directory = directory
         self.every = every
         self.num_classes = num_classes
@@ -178,6 +189,18 @@ def train_gan(
         >>> int(result.state.step), sorted(result.state.params)
         (2, ['discriminator', 'generator'])
     """
+    where = "train_gan"
+    check_layer(where, "generator", generator)
+    check_layer(where, "discriminator", discriminator)
+    if not isinstance(data, ArrayDataset):
+        raise TypeError(
+            f"{where}: data must be an ArrayDataset (jaxnets.data.ArrayDataset(images, "
+            f"labels)), got {type(data).__name__}"
+        )
+    check_training(where, latent_dim=latent_dim, epochs=epochs, batch_size=batch_size, seed=seed)
+    check_training(where, learning_rate=learning_rate, beta1=beta1, label_smoothing=label_smoothing)
+    flag(where, "conditional", conditional)
+    flag(where, "progress", progress)
     adam = optax.adam(learning_rate, b1=beta1)
     models = {GENERATOR: generator, DISCRIMINATOR: discriminator}
     optimizers = {GENERATOR: adam, DISCRIMINATOR: adam}
@@ -232,8 +255,12 @@ def plot_gan_history(history: dict[str, list[float]], path: str) -> str:
     Returns:
       ``path``.
     """
+    from jaxnets._plot_args import _path
     from jaxnets.plots import _pyplot, _save
 
+    if not isinstance(history, dict):
+        raise TypeError(f"plot_gan_history: history must be a dict, got {type(history).__name__}")
+    path = _path("plot_gan_history", path)
     plt = _pyplot()
     fig, (losses, outputs) = plt.subplots(1, 2, figsize=(9, 3.6))
     for name, label in (("discriminator_loss", "discriminator"), ("generator_loss", "generator")):

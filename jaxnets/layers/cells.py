@@ -21,8 +21,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxnets import _impl, activations
+from jaxnets import _impl
 from jaxnets.core import Params, along_last, layer_error, param
+from jaxnets.core.arguments import count, number
+from jaxnets.layers import _checks
+from jaxnets.layers._checks import initializer, optional_flag, resolve
 
 Array = jax.Array
 Carry = Any
@@ -67,9 +70,33 @@ class Cell(NamedTuple):
         return self.step(prepared, carry, self.project(prepared, x))
 
 
-def _check_features(kind: str, features: int) -> None:
-    if not isinstance(features, int) or isinstance(features, bool) or features < 1:
-        raise ValueError(f"{kind}: features must be a positive int, got {features!r}")
+def _check_cell(kind: str, features, inits: dict, dtype, fused) -> int:
+    """Check a cell constructor's shared arguments; returns ``features`` as an int."""
+    features = count(kind, "features", features)
+    for what, init in inits.items():
+        initializer(kind, what, init, optional=what != "bias_init")
+    _checks.param_dtype(kind, dtype)
+    optional_flag(kind, "fused", fused)
+    return features
+
+
+def check_cell(where: str, what: str, cell) -> Cell:
+    """Raise a TypeError unless ``cell`` is a :class:`Cell` (``LSTM(64)``, not a Layer).
+
+    Args:
+      where: the layer or function, the start of the message.
+      what: the argument's name.
+      cell: what came.
+
+    Returns:
+      ``cell``.
+    """
+    if not isinstance(cell, Cell):
+        raise TypeError(
+            f"{where}: {what} must be a Cell such as LSTM(64), GRU(64) or SimpleRNN(64), got "
+            f"{cell!r:.60} (a {type(cell).__name__})"
+        )
+    return cell
 
 
 def _per_gate(init: Initializer, gates: int) -> Initializer:
@@ -213,8 +240,9 @@ def SimpleRNN(
         ((4, 3), ['h'])
     """
     kind = "SimpleRNN"
-    _check_features(kind, features)
-    act = activations.get(activation)
+    inits = {"kernel_init": kernel_init, "recurrent_init": recurrent_init, "bias_init": bias_init}
+    features = _check_cell(kind, features, inits, param_dtype, fused)
+    act = resolve(kind, activation)
     kernel_init = kernel_init or jax.nn.initializers.glorot_uniform()
     recurrent_init = recurrent_init or jax.nn.initializers.orthogonal()
 
@@ -273,7 +301,9 @@ def LSTM(
         [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
     """
     kind = "LSTM"
-    _check_features(kind, features)
+    inits = {"kernel_init": kernel_init, "recurrent_init": recurrent_init, "bias_init": bias_init}
+    features = _check_cell(kind, features, inits, param_dtype, fused)
+    forget_bias = number(kind, "forget_bias", forget_bias)
     _impl.check_impl("lstm_sequence", impl)
     kernel_init = kernel_init or jax.nn.initializers.glorot_uniform()
     recurrent_init = _per_gate(recurrent_init or jax.nn.initializers.orthogonal(), 4)
@@ -334,7 +364,8 @@ def GRU(
         {'bias': (12,), 'kernel': (3, 12), 'recurrent_bias': (12,), 'recurrent_kernel': (4, 12)}
     """
     kind = "GRU"
-    _check_features(kind, features)
+    inits = {"kernel_init": kernel_init, "recurrent_init": recurrent_init, "bias_init": bias_init}
+    features = _check_cell(kind, features, inits, param_dtype, fused)
     kernel_init = kernel_init or jax.nn.initializers.glorot_uniform()
     recurrent_init = _per_gate(recurrent_init or jax.nn.initializers.orthogonal(), 3)
     H = features  # noqa: N806

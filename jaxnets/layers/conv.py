@@ -18,7 +18,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from jaxnets import _impl, activations
+from jaxnets import _impl
 from jaxnets.core import (
     Layer,
     along_last,
@@ -29,6 +29,8 @@ from jaxnets.core import (
     layer_error,
     param,
 )
+from jaxnets.core.arguments import count
+from jaxnets.layers._checks import common, initializer, resolve
 from jaxnets.layers.padding import (
     IntOrTuple,
     PaddingLike,
@@ -63,9 +65,13 @@ def _conv(x, kernel, geometry: Window, pads: Pads, groups: int):
     )
 
 
-def _check_features(kind: str, what: str, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{kind}: {what} must be a positive int, got {value!r}")
+def _constructor(kind: str, activation, kernel_init, bias_init, name, param_dtype, use_bias):
+    """Check the arguments every convolution shares; returns the activation function."""
+    act = resolve(kind, activation)
+    initializer(kind, "kernel_init", kernel_init)
+    initializer(kind, "bias_init", bias_init, optional=False)
+    common(kind, name=name, dtype=param_dtype, use_bias=use_bias)
+    return act
 
 
 def _check_kernel(kind, name, kernel, x, expected, built_for: int) -> None:
@@ -153,12 +159,12 @@ def Conv(
         ((2, 6, 4), (5, 3, 4), (4,))
     """
     kind = "Conv"
-    _check_features(kind, "features", features)
-    _check_features(kind, "groups", groups)
+    features = count(kind, "features", features)
+    groups = count(kind, "groups", groups)
     if features % groups:
         raise ValueError(f"{kind}: groups={groups} must divide features={features}")
     geometry = Window.make(kind, "kernel", kernel_size, strides, padding, dilation)
-    act = activations.get(activation)
+    act = _constructor(kind, activation, kernel_init, bias_init, name, param_dtype, use_bias)
     kernel_init = _default(kernel_init)
 
     def apply(params, state, x, *, key=None, train):
@@ -237,9 +243,9 @@ def ConvTranspose(
         ((1, 14, 14, 4), (3, 3, 6, 4))
     """
     kind = "ConvTranspose"
-    _check_features(kind, "features", features)
+    features = count(kind, "features", features)
     geometry = Window.make(kind, "kernel", kernel_size, strides, padding, dilation, causal_ok=False)
-    act = activations.get(activation)
+    act = _constructor(kind, activation, kernel_init, bias_init, name, param_dtype, use_bias)
     kernel_init = _default(kernel_init)
 
     def apply(params, state, x, *, key=None, train):

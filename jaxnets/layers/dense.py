@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 
-from jaxnets import activations
 from jaxnets.core import (
     Layer,
     along_last,
@@ -20,6 +20,8 @@ from jaxnets.core import (
     param,
     stateless,
 )
+from jaxnets.core.arguments import count
+from jaxnets.layers._checks import check_name, common, initializer, resolve
 
 Initializer = Callable[..., jax.Array]
 
@@ -37,7 +39,8 @@ def Dense(
     """A fully connected layer ``y = activation(x @ kernel + bias)`` on the last axis.
 
     Computation runs in the input's dtype (bfloat16 inputs give bfloat16 outputs; params
-    stay in ``param_dtype``).
+    stay in ``param_dtype``). Inputs have a batch axis, in ``init`` and ``apply`` alike:
+    rank 2 at least, ``(batch, ..., features)``.
 
     Args:
       features: the size of the output's last axis.
@@ -60,21 +63,27 @@ def Dense(
         >>> spec.shape, params["kernel"].shape
         ((5, 3), (4, 3))
     """
-    if not isinstance(features, int) or features < 1:
-        raise ValueError(f"Dense: features must be a positive int, got {features!r}")
-    act = activations.get(activation)
+    kind = "Dense"
+    features = count(kind, "features", features)
+    act = resolve(kind, activation)
+    common(kind, name=name, dtype=param_dtype, use_bias=use_bias)
+    initializer(kind, "kernel_init", kernel_init)
+    initializer(kind, "bias_init", bias_init, optional=False)
     if kernel_init is None:
         kernel_init = (
             jax.nn.initializers.lecun_normal()
             if activation == "selu"
             else jax.nn.initializers.glorot_uniform()
         )
-    kind = "Dense"
 
     def apply(params, state, x, *, key=None, train):
         check_floating(kind, x)
-        if x.ndim < 1:
-            raise layer_error(kind, "expected an input of rank >= 1, got a scalar")
+        if x.ndim < 2:
+            raise layer_error(
+                kind,
+                f"expected an input of rank >= 2 (batch, ..., features), got shape "
+                f"{tuple(x.shape)}",
+            )
         kernel = param(params, "kernel", kind)
         if kernel.shape != (x.shape[-1], features):
             raise layer_error(
@@ -109,6 +118,8 @@ def Flatten(name: str | None = None) -> Layer:
       The layer (no params).
     """
 
+    check_name("Flatten", name)
+
     def check(spec):
         check_rank("Flatten", spec, 1, " (batch, ...)")
 
@@ -119,13 +130,19 @@ def Reshape(shape: tuple[int, ...], name: str | None = None) -> Layer:
     """Reshape every example to ``shape``, keeping the batch axis.
 
     Args:
-      shape: the shape of one example; at most one entry may be -1 (inferred from the size).
+      shape: the shape of one example, a tuple of ints >= 0; at most one entry may be -1
+        (inferred from the size), and not together with a 0 (nothing to infer it from).
       name: the key of the layer in its parent.
 
     Returns:
       The layer (no params); its output is ``(batch, *shape)``.
+
+    Raises:
+      TypeError: ``shape`` is not a tuple or list of ints.
+      ValueError: an entry is below -1, or -1 comes twice or together with a 0.
     """
-    shape = tuple(shape)
+    shape = _reshape_target(shape)
+    check_name("Reshape", name)
 
     def check(spec):
         check_rank("Reshape", spec, 1, " (batch, ...)")
@@ -139,3 +156,21 @@ def Reshape(shape: tuple[int, ...], name: str | None = None) -> Layer:
             )
 
     return stateless("Reshape", lambda x: x.reshape((x.shape[0],) + shape), name=name, check=check)
+
+
+def _reshape_target(shape) -> tuple[int, ...]:
+    where = "Reshape"
+    expected = "a tuple of ints (one example's shape, at most one -1)"
+    if not isinstance(shape, (tuple, list)) or not all(
+        isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in shape
+    ):
+        raise TypeError(f"{where}: shape must be {expected}, got {shape!r}")
+    dims = tuple(int(d) for d in shape)
+    if any(d < -1 for d in dims) or dims.count(-1) > 1:
+        raise ValueError(f"{where}: shape must be {expected} and sizes >= 0, got {dims}")
+    if -1 in dims and 0 in dims:
+        raise ValueError(
+            f"{where}: shape {dims} has both a 0 and a -1: the -1 cannot be inferred when the "
+            f"other sizes multiply to 0; give every size"
+        )
+    return dims

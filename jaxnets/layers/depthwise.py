@@ -15,13 +15,13 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from jaxnets import activations
 from jaxnets.core import Layer, check_floating, infer_output, param
+from jaxnets.core.arguments import count
 from jaxnets.layers.conv import (
     Initializer,
     _add_bias,
-    _check_features,
     _check_kernel,
+    _constructor,
     _conv,
     _default,
     _single_spec,
@@ -76,9 +76,9 @@ def DepthwiseConv(
         ((1, 8, 8, 10), (3, 3, 1, 10))
     """
     kind = "DepthwiseConv"
-    _check_features(kind, "depth_multiplier", depth_multiplier)
+    depth_multiplier = count(kind, "depth_multiplier", depth_multiplier)
     geometry = Window.make(kind, "kernel", kernel_size, strides, padding, dilation)
-    act = activations.get(activation)
+    act = _constructor(kind, activation, kernel_init, bias_init, name, param_dtype, use_bias)
     kernel_init = _default(kernel_init)
 
     def apply(params, state, x, *, key=None, train):
@@ -155,10 +155,10 @@ def SeparableConv(
         {'depthwise_kernel': (3, 3, 1, 4), 'pointwise_kernel': (1, 1, 4, 16)}
     """
     kind = "SeparableConv"
-    _check_features(kind, "features", features)
-    _check_features(kind, "depth_multiplier", depth_multiplier)
+    features = count(kind, "features", features)
+    depth_multiplier = count(kind, "depth_multiplier", depth_multiplier)
     geometry = Window.make(kind, "kernel", kernel_size, strides, padding, dilation)
-    act = activations.get(activation)
+    act = _constructor(kind, activation, kernel_init, bias_init, name, param_dtype, use_bias)
     kernel_init = _default(kernel_init)
     ones = (1,) * geometry.ndim
 

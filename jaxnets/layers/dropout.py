@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import jax
 import jax.numpy as jnp
 
 from jaxnets.core import Layer, as_spec, layer_error
+from jaxnets.layers._checks import check_name
 
 
-def _validate_rate(kind: str, rate: float) -> float:
-    if not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
-        raise ValueError(
-            f"{kind}: rate is the probability of dropping a unit and must lie in [0, 1), "
-            f"got {rate!r}"
-        )
+def _validate_rate(kind: str, rate: float, name=None) -> float:
+    check_name(kind, name)
+    message = (
+        f"{kind}: rate is the probability of dropping a unit and must be a number in [0, 1), "
+        f"got {rate!r}"
+    )
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
+        raise TypeError(f"{message} (a {type(rate).__name__})")
+    if not math.isfinite(rate) or not 0.0 <= rate < 1.0:
+        raise ValueError(message)
     return float(rate)
 
 
@@ -45,7 +53,7 @@ def Dropout(rate: float, name: str | None = None) -> Layer:
         >>> sorted(set(y.tolist())) in ([0.0, 2.0], [2.0], [0.0])
         True
     """
-    rate = _validate_rate("Dropout", rate)
+    rate = _validate_rate("Dropout", rate, name)
     kind = "Dropout"
 
     def apply(params, state, x, *, key=None, train):
@@ -79,7 +87,7 @@ def AlphaDropout(rate: float, name: str | None = None) -> Layer:
     Returns:
       The layer (no params).
     """
-    rate = _validate_rate("AlphaDropout", rate)
+    rate = _validate_rate("AlphaDropout", rate, name)
     kind = "AlphaDropout"
     alpha_p = -_SELU_SCALE * _SELU_ALPHA
     keep_prob = 1.0 - rate

@@ -17,6 +17,8 @@ from jaxnets.core import (
     layer_error,
     param,
 )
+from jaxnets.core.arguments import count
+from jaxnets.layers._checks import common, initializer
 
 Initializer = Callable[..., jax.Array]
 
@@ -64,12 +66,13 @@ def Embedding(
         >>> bool(jnp.isnan(y[1]).all()), bool(jnp.isnan(y[0]).any())
         (True, False)
     """
-    for what, value in (("num_embeddings", num_embeddings), ("features", features)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"Embedding: {what} must be a positive int, got {value!r}")
+    kind = "Embedding"
+    num_embeddings = count(kind, "num_embeddings", num_embeddings)
+    features = count(kind, "features", features)
+    common(kind, name=name, dtype=param_dtype)
+    initializer(kind, "embedding_init", embedding_init)
     if embedding_init is None:
         embedding_init = jax.nn.initializers.variance_scaling(1.0, "fan_in", "normal", out_axis=0)
-    kind = "Embedding"
 
     def check_ids(ids) -> None:
         if not jnp.issubdtype(ids.dtype, jnp.integer):

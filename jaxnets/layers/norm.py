@@ -7,6 +7,12 @@ import jax.numpy as jnp
 
 from jaxnets import _impl
 from jaxnets.core import Layer, along_last, as_spec, check_floating, check_rank, layer_error, param
+from jaxnets.core.arguments import count, number
+from jaxnets.layers._checks import common
+
+
+def _epsilon(kind: str, epsilon) -> float:
+    return number(kind, "epsilon", epsilon, low=0.0, low_open=True)
 
 
 def _compute_dtype(x):
@@ -59,7 +65,7 @@ def _affine_params(features, use_scale, use_bias, dtype):
     return params
 
 
-def _check_features(kind, x, features):
+def _check_input_features(kind, x, features):
     check_floating(kind, x)
     if x.ndim < 1 or x.shape[-1] != features:
         raise layer_error(
@@ -107,17 +113,16 @@ def BatchNorm(
         >>> state["var"]
         Array([1., 1., 1.], dtype=float32)
     """
-    if not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"BatchNorm: momentum must lie in [0, 1], got {momentum}")
-    if epsilon <= 0:
-        raise ValueError(f"BatchNorm: epsilon must be positive, got {epsilon}")
     kind = "BatchNorm"
+    momentum = number(kind, "momentum", momentum, low=0.0, high=1.0)
+    epsilon = _epsilon(kind, epsilon)
+    common(kind, name=name, dtype=param_dtype, use_scale=use_scale, use_bias=use_bias)
     _impl.check_impl("batch_norm", impl)
 
     def apply(params, state, x, *, key=None, train):
         mean_avg = param(state, "mean", kind)
         features = mean_avg.shape[0]
-        _check_features(kind, x, features)
+        _check_input_features(kind, x, features)
         var_avg = param(state, "var", kind, (features,))
         xc = x.astype(_compute_dtype(x))
         if train:
@@ -174,9 +179,9 @@ def LayerNorm(
     Returns:
       The layer; its params are ``scale`` and ``bias`` (features,) as enabled; no state.
     """
-    if epsilon <= 0:
-        raise ValueError(f"LayerNorm: epsilon must be positive, got {epsilon}")
     kind = "LayerNorm"
+    epsilon = _epsilon(kind, epsilon)
+    common(kind, name=name, dtype=param_dtype, use_scale=use_scale, use_bias=use_bias)
 
     def apply(params, state, x, *, key=None, train):
         check_floating(kind, x)
@@ -234,11 +239,10 @@ def GroupNorm(
         >>> round(float(y[..., :3].std()), 3), round(float(y[..., 3:].mean()), 3)
         (1.0, 0.0)
     """
-    if not isinstance(num_groups, int) or isinstance(num_groups, bool) or num_groups < 1:
-        raise ValueError(f"GroupNorm: num_groups must be a positive int, got {num_groups!r}")
-    if epsilon <= 0:
-        raise ValueError(f"GroupNorm: epsilon must be positive, got {epsilon}")
     kind = "GroupNorm"
+    num_groups = count(kind, "num_groups", num_groups)
+    epsilon = _epsilon(kind, epsilon)
+    common(kind, name=name, dtype=param_dtype, use_scale=use_scale, use_bias=use_bias)
 
     def check_groups(shape):
         if len(shape) < 2:

@@ -15,13 +15,15 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
-from typing import NamedTuple, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 
 import jax
 import jax.numpy as jnp
 
 from jaxnets.core import Layer, as_spec, check_floating, infer_output, layer_error
+from jaxnets.layers._checks import check_name
 
 Pads = tuple[tuple[int, int], ...]
 IntOrTuple = int | tuple[int, ...]
@@ -31,7 +33,12 @@ _AXIS_NAMES = {1: "length", 2: "height, width", 3: "depth, height, width"}
 
 
 def _is_int(v) -> TypeGuard[int]:
-    return isinstance(v, int) and not isinstance(v, bool)
+    """A Python or NumPy integer, not a bool."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def received(value: Any) -> str:
+    return f"{value!r} (a {type(value).__name__})" if isinstance(value, bool) else repr(value)
 
 
 def spatial_tuple(kind: str, what: str, value, ndim: int, minimum: int = 1) -> tuple[int, ...]:
@@ -48,22 +55,20 @@ def spatial_tuple(kind: str, what: str, value, ndim: int, minimum: int = 1) -> t
       A tuple of ``ndim`` ints.
 
     Raises:
-      ValueError: naming ``kind`` and ``what``, if ``value`` has another form or a value
+      TypeError: naming ``kind`` and ``what``, if ``value`` or an entry of it is not an
+        int (a bool or a float is not).
+      ValueError: naming ``kind`` and ``what``, if ``value`` has another length or a value
         below ``minimum``.
     """
     values = (value,) * ndim if _is_int(value) else value
-    if (
-        not isinstance(values, (tuple, list))
-        or len(values) != ndim
-        or not all(_is_int(v) for v in values)
-    ):
-        raise ValueError(
-            f"{kind}: {what} must be an int or a tuple of {ndim} ints (one per spatial axis), "
-            f"got {value!r}"
-        )
+    expected = f"an int or a tuple of {ndim} ints (one per spatial axis)"
+    if not isinstance(values, (tuple, list)) or not all(_is_int(v) for v in values):
+        raise TypeError(f"{kind}: {what} must be {expected}, got {received(value)}")
+    if len(values) != ndim:
+        raise ValueError(f"{kind}: {what} must be {expected}, got {value!r}")
     if any(v < minimum for v in values):
         raise ValueError(f"{kind}: {what} must be >= {minimum} on every axis, got {value!r}")
-    return tuple(values)
+    return tuple(int(v) for v in values)
 
 
 def window_rank(kind: str, what: str, value) -> int:
@@ -79,15 +84,19 @@ def window_rank(kind: str, what: str, value) -> int:
       1, 2 or 3.
 
     Raises:
-      ValueError: if ``value`` is neither an int nor a tuple or list of 1 to 3 entries.
+      TypeError: if ``value`` is neither an int nor a tuple or list.
+      ValueError: if ``value`` is a tuple or list of another length than 1 to 3.
     """
     if _is_int(value):
         return 2
     if isinstance(value, (tuple, list)) and len(value) in (1, 2, 3):
         return len(value)
-    raise ValueError(
-        f"{kind}: {what} must be an int (2-D) or a tuple of 1, 2 or 3 ints, got {value!r}"
+    message = (
+        f"{kind}: {what} must be an int (2-D) or a tuple of 1, 2 or 3 ints, got {received(value)}"
     )
+    if isinstance(value, (tuple, list)):
+        raise ValueError(message)
+    raise TypeError(message)
 
 
 def normalize_padding(kind: str, padding: PaddingLike, ndim: int, allow_causal: bool = False):
@@ -103,6 +112,8 @@ def normalize_padding(kind: str, padding: PaddingLike, ndim: int, allow_causal: 
       "SAME", "VALID", "CAUSAL", or a tuple of ``ndim`` ``(lo, hi)`` int pairs.
 
     Raises:
+      TypeError: for a padding that is neither a string, an int, nor a tuple or list of
+        ints or int pairs (None, a float, a bool).
       ValueError: for any other form, negative sizes, or "CAUSAL" where it is not allowed.
     """
     if isinstance(padding, str):
@@ -131,10 +142,15 @@ def normalize_padding(kind: str, padding: PaddingLike, ndim: int, allow_causal: 
         if any(q < 0 for p in padding for q in p):
             raise ValueError(f"{kind}: padding must be non-negative, got {padding!r}")
         return tuple((int(lo), int(hi)) for lo, hi in padding)
-    raise ValueError(
+    message = (
         f"{kind}: padding must be 'SAME', 'VALID', an int, {ndim} ints or {ndim} (lo, hi) "
-        f"pairs, got {padding!r}"
+        f"pairs, got {received(padding)}"
     )
+    if not isinstance(padding, (tuple, list)) or not all(
+        _is_int(q) for p in padding for q in (p if isinstance(p, (tuple, list)) else (p,))
+    ):
+        raise TypeError(message)
+    raise ValueError(message)
 
 
 def dilated(window: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[int, ...]:
@@ -303,21 +319,23 @@ def ZeroPadding(padding: int | Sequence[int] | Sequence[tuple[int, int]], name=N
         ((2, 7, 3), 0.0, 1.0)
     """
     kind = "ZeroPadding"
+    check_name(kind, name)
     uniform = 0  # with ndim None: the zeros on each side of every spatial axis
     explicit: Pads = ()  # otherwise: one (lo, hi) pair per spatial axis
     if _is_int(padding):
         if padding < 0:
             raise ValueError(f"{kind}: padding must be non-negative, got {padding}")
         ndim = None
-        uniform = padding
+        uniform = int(padding)
     elif isinstance(padding, (tuple, list)) and len(padding) in (1, 2, 3):
         ndim = len(padding)
         explicit = normalize_padding(kind, padding, ndim)
     else:
-        raise ValueError(
+        message = (
             f"{kind}: padding must be an int, or one int or (lo, hi) pair per spatial axis "
-            f"(1 to 3 of them), got {padding!r}"
+            f"(1 to 3 of them), got {received(padding)}"
         )
+        raise (ValueError if isinstance(padding, (str, tuple, list)) else TypeError)(message)
 
     def pairs(shape) -> Pads:
         if ndim is None:

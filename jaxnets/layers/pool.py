@@ -24,6 +24,8 @@ import numpy as np
 
 from jaxnets import _impl
 from jaxnets.core import Layer, as_spec, check_floating, infer_output, layer_error
+from jaxnets.core.arguments import flag
+from jaxnets.layers._checks import check_name
 from jaxnets.layers.padding import IntOrTuple, PaddingLike, Pads, Window
 
 
@@ -65,6 +67,8 @@ def _pool_window(kind: str, window, strides, padding) -> Window:
 
 
 def _pool_layer(kind: str, window: Window, pool, name: str | None) -> Layer:
+    check_name(kind, name)
+
     def apply(params, state, x, *, key=None, train):
         check_floating(kind, x)
         return pool(x, window.pads(x.shape)), state
@@ -165,6 +169,7 @@ def AvgPool(
     """
     kind = "AvgPool"
     geometry = _pool_window(kind, window, strides, padding)
+    flag(kind, "count_include_pad", count_include_pad)
 
     def pool(x, pads):
         dtype = _statistics_dtype(x)
@@ -179,7 +184,10 @@ def AvgPool(
     return _pool_layer(kind, geometry, pool, name)
 
 
-def _global_pool(kind: str, reduce, name: str | None) -> Layer:
+def _global_pool(kind: str, reduce, name: str | None, keepdims) -> Layer:
+    flag(kind, "keepdims", keepdims)
+    check_name(kind, name)
+
     def apply(params, state, x, *, key=None, train):
         check_floating(kind, x)
         if x.ndim < 3:
@@ -220,7 +228,7 @@ def GlobalAvgPool(keepdims: bool = False, *, name: str | None = None) -> Layer:
     def reduce(x, axes):
         return jnp.mean(x.astype(_statistics_dtype(x)), axis=axes, keepdims=keepdims)
 
-    return _global_pool("GlobalAvgPool", reduce, name)
+    return _global_pool("GlobalAvgPool", reduce, name, keepdims)
 
 
 def GlobalMaxPool(keepdims: bool = False, *, name: str | None = None) -> Layer:
@@ -244,4 +252,4 @@ def GlobalMaxPool(keepdims: bool = False, *, name: str | None = None) -> Layer:
     def reduce(x, axes):
         return jnp.max(x, axis=axes, keepdims=keepdims)
 
-    return _global_pool("GlobalMaxPool", reduce, name)
+    return _global_pool("GlobalMaxPool", reduce, name, keepdims)

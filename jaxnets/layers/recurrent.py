@@ -19,13 +19,15 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import jax
 import jax.numpy as jnp
 
 from jaxnets.core import Layer, infer_output, param
-from jaxnets.layers.cells import GRU, LSTM, Cell, SimpleRNN
+from jaxnets.core.arguments import choice, count, flag
+from jaxnets.layers._checks import check_name
+from jaxnets.layers.cells import GRU, LSTM, Cell, SimpleRNN, check_cell
 from jaxnets.layers.scan_cell import ScanResult, scan, scan_cell
 from jaxnets.layers.sequences import (
     check_carry,
@@ -49,6 +51,13 @@ __all__ = [
     "scan_cell",
     "valid_steps",
 ]
+
+
+def _check_options(where: str, unroll, name, **flags) -> None:
+    count(where, "unroll", unroll)
+    check_name(where, name)
+    for key, value in flags.items():
+        flag(where, key, value)
 
 
 def RNN(
@@ -86,8 +95,9 @@ def RNN(
         >>> spec.shape, sorted(params)
         ((2, 7, 10), ['dense_0', 'embedding_0', 'gru_0'])
     """
-    if not isinstance(cell, Cell):
-        raise TypeError(f"RNN: expected a Cell (e.g. LSTM(64)), got {type(cell).__name__}")
+    check_cell("RNN", "cell", cell)
+    flags = {"return_sequences": return_sequences, "return_carry": return_carry}
+    _check_options("RNN", unroll, name, reverse=reverse, stateful=stateful, **flags)
     kind = cell.kind
 
     def apply(params, state, x, *, key=None, train):
@@ -154,10 +164,19 @@ def StackedRNN(
         >>> y_spec.shape, carry_spec["layer_1"]["h"].shape
         ((2, 5, 6), (2, 6))
     """
-    cells = list(cells)
-    if not cells or not all(isinstance(c, Cell) for c in cells):
-        raise TypeError(f"StackedRNN: expected a non-empty list of Cells, got {cells!r}")
     kind = "StackedRNN"
+    if isinstance(cells, Cell) or not isinstance(cells, Iterable) or isinstance(cells, str):
+        shown = (
+            f"a Cell ({cells.kind}); wrap it: [cell]" if isinstance(cells, Cell) else repr(cells)
+        )
+        raise TypeError(f"{kind}: cells must be a list of Cells, got {shown}")
+    cells = list(cells)
+    if not cells:
+        raise ValueError(f"{kind}: cells must be a non-empty list of Cells, got []")
+    for i, c in enumerate(cells):
+        check_cell(kind, f"cells[{i}]", c)
+    flags = {"return_sequences": return_sequences, "return_carry": return_carry}
+    _check_options(kind, unroll, name, stateful=stateful, **flags)
     names = [f"layer_{i}" for i in range(len(cells))]
 
     def initial_carries(batch, dtype):
@@ -244,12 +263,13 @@ def Bidirectional(
         >>> spec.shape, sorted(params)
         ((2, 5, 8), ['backward', 'forward'])
     """
-    if merge not in _MERGES:
-        raise ValueError(f"Bidirectional: merge must be one of {sorted(_MERGES)}, got {merge!r}")
+    check_cell("Bidirectional", "forward", forward)
+    if backward is not None:
+        check_cell("Bidirectional", "backward", backward)
     backward = forward if backward is None else backward
-    for c in (forward, backward):
-        if not isinstance(c, Cell):
-            raise TypeError(f"Bidirectional: expected Cells, got {type(c).__name__}")
+    choice("Bidirectional", "merge", merge, _MERGES)
+    flags = {"return_sequences": return_sequences, "return_carry": return_carry}
+    _check_options("Bidirectional", unroll, name, **flags)
     if merge != "concat" and forward.features != backward.features:
         raise ValueError(
             f"Bidirectional: merge={merge!r} needs equal sizes, got {forward.features} and "

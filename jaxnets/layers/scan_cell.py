@@ -9,7 +9,8 @@ import jax.numpy as jnp
 
 from jaxnets import _impl
 from jaxnets.core import Params
-from jaxnets.layers.cells import Carry, Cell
+from jaxnets.core.arguments import count, flag
+from jaxnets.layers.cells import Carry, Cell, check_cell
 from jaxnets.layers.sequences import check_carry, check_sequence, valid_steps
 
 Array = jax.Array
@@ -139,6 +140,10 @@ def scan_cell(
         >>> bool(jnp.all(res.outputs[1, 3:] == 0)), bool(jnp.all(res.last[2] == 0))
         (True, True)
     """
+    check_cell("scan_cell", "cell", cell)
+    count("scan_cell", "unroll", unroll)
+    flag("scan_cell", "reverse", reverse)
+    flag("scan_cell", "sequences", sequences)
     kind = cell.kind
     check_sequence(kind, x)
     batch, time, _ = x.shape

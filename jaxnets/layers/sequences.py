@@ -94,6 +94,8 @@ def valid_steps(kind: str, lengths_or_mask, batch: int, time: int) -> Array | No
             raise LayerTypeError(f"{kind}: lengths must be integers, got dtype {v.dtype}")
         if is_concrete(v):
             values = np.asarray(v)
+            if values.size == 0:  # an empty batch: nothing is padded
+                return None
             if values.min() < 0 or values.max() > time:
                 raise layer_error(
                     kind,
@@ -115,6 +117,12 @@ def valid_steps(kind: str, lengths_or_mask, batch: int, time: int) -> Array | No
     )
 
 
+def _shape(leaf) -> tuple[int, ...]:
+    """The shape of a carry leaf; one without a ``shape`` (a Python number) is a scalar."""
+    shape = getattr(leaf, "shape", None)
+    return tuple(shape) if shape is not None else tuple(np.shape(leaf))
+
+
 def check_carry(kind: str, expected, given):
     """Check an initial carry against the expected structure and shapes; cast its dtype.
 
@@ -127,7 +135,8 @@ def check_carry(kind: str, expected, given):
       ``given`` with each leaf cast to the dtype of the matching leaf of ``expected``.
 
     Raises:
-      LayerError: if the structures or the shapes differ.
+      LayerError: if the structures or the shapes differ (a leaf without a shape, such as
+        a Python float, counts as shape ``()``).
     """
     exp_struct = jax.tree.structure(expected)
     try:
@@ -139,15 +148,14 @@ def check_carry(kind: str, expected, given):
         raise layer_error(
             kind,
             f"initial carry must look like {jax.tree.map(lambda a: tuple(a.shape), expected)}, "
-            f"got {jax.tree.map(lambda a: tuple(getattr(a, 'shape', ())), given)}",
+            f"got {jax.tree.map(_shape, given)}",
         )
     for e, g in zip(jax.tree.leaves(expected), jax.tree.leaves(given), strict=True):
-        if tuple(g.shape) != tuple(e.shape):
+        if _shape(g) != tuple(e.shape):
             raise layer_error(
                 kind,
-                f"initial carry has shapes "
-                f"{jax.tree.map(lambda a: tuple(a.shape), given)}, expected "
-                f"{jax.tree.map(lambda a: tuple(a.shape), expected)}",
+                f"initial carry has shapes {jax.tree.map(_shape, given)}, expected "
+                f"{jax.tree.map(_shape, expected)}",
             )
     return jax.tree.map(lambda e, g: jnp.asarray(g).astype(e.dtype), expected, given)
 

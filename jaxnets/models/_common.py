@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import numbers
+from collections.abc import Callable, Collection, Iterable
+from typing import Any
 
 import jax
 
 from jaxnets.activations import Relu
 from jaxnets.core import Layer, layer_error, serial, stateless
+from jaxnets.core.arguments import count, flag
 from jaxnets.layers import BatchNorm, Conv, Dense, GlobalAvgPool, GlobalMaxPool
 
 #: He et al.'s initialisation as PyTorch's ``kaiming_normal_(mode="fan_out")`` draws it.
@@ -37,8 +40,52 @@ def input_check(model: str, min_size: int, name: str = "input") -> Layer:
 
 
 def check_pooling(model: str, pooling: str | None) -> None:
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(f"{model}: pooling must be None, 'avg' or 'max', got {pooling!r}")
+    """Raise unless ``pooling`` is None, "avg" or "max" (TypeError for a non-string)."""
+    if pooling in (None, "avg", "max"):
+        return
+    message = f"{model}: pooling must be None, 'avg' or 'max', got {pooling!r}"
+    raise (ValueError if isinstance(pooling, str) else TypeError)(message)
+
+
+def check_top(model: str, num_classes: Any, include_top: Any, pooling: Any) -> int:
+    """Check the arguments of a Keras-style head; returns ``num_classes`` as an int."""
+    flag(model, "include_top", include_top)
+    check_pooling(model, pooling)
+    return count(model, "num_classes", num_classes)
+
+
+def check_depth(model: str, depth: Any, layouts: Collection[int]) -> int:
+    """``depth`` as an int, one of ``layouts``' keys (a TypeError for a non-int)."""
+    try:
+        depth = count(model, "depth", depth)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{error}; depth must be one of {sorted(layouts)}") from None
+    if depth not in layouts:
+        raise ValueError(f"{model}: depth must be one of {sorted(layouts)}, got {depth!r}")
+    return depth
+
+
+def widths(model: str, what: str, values: Any, *, empty: bool = True) -> tuple[int, ...]:
+    """A sequence of layer widths (positive ints), e.g. an MLP's ``hidden``.
+
+    Args:
+      model: the model, the start of the message.
+      what: the argument's name.
+      values: what came: a tuple or list of ints (not a single int).
+      empty: whether no width at all is allowed.
+
+    Returns:
+      The widths as a tuple of Python ints.
+    """
+    if isinstance(values, (numbers.Number, str)) or not isinstance(values, Iterable):
+        raise TypeError(
+            f"{model}: {what} must be a tuple of positive ints (one width per layer), got "
+            f"{values!r}; for one layer write ({values!r},)"
+        )
+    values = tuple(values)
+    if not values and not empty:
+        raise ValueError(f"{model}: {what} must hold at least one width, got ()")
+    return tuple(count(model, f"{what}[{i}]", v) for i, v in enumerate(values))
 
 
 def head(
@@ -46,10 +93,8 @@ def head(
 ) -> list[tuple[str, Layer]]:
     """The Keras-style top: global average pooling and ``logits`` when ``include_top``,
     else the global pooling that ``pooling`` names (``None`` keeps the feature map)."""
-    check_pooling(model, pooling)
+    num_classes = check_top(model, num_classes, include_top, pooling)
     if include_top:
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"{model}: num_classes must be a positive int, got {num_classes!r}")
         return [("pool", GlobalAvgPool()), ("logits", Dense(num_classes))]
     if pooling == "avg":
         return [("pool", GlobalAvgPool())]

@@ -4,6 +4,7 @@ LeakyReLU."""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import jax
@@ -12,6 +13,7 @@ import numpy as np
 
 from jaxnets.activations import Activation
 from jaxnets.core import Layer, LayerTypeError, is_concrete, layer_error, stateless
+from jaxnets.core.arguments import count
 from jaxnets.layers import BatchNorm
 
 #: BatchNorm's running averages in the DCGAN models: PyTorch's default momentum 0.1
@@ -23,19 +25,18 @@ BN_MOMENTUM = 0.9
 
 
 def _check_positive(where: str, what: str, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{where}: {what} must be a positive int, got {value!r}")
+    count(where, what, value)
 
 
 def _check_image_shape(where: str, image_shape: Sequence[int], multiple: int = 1) -> tuple:
-    shape = tuple(image_shape)
-    if len(shape) != 3 or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape
+    expected = "(height, width, channels) of positive ints"
+    if not isinstance(image_shape, (tuple, list)) or not all(
+        isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in image_shape
     ):
-        raise ValueError(
-            f"{where}: image_shape must be (height, width, channels) of positive ints, "
-            f"got {image_shape!r}"
-        )
+        raise TypeError(f"{where}: image_shape must be {expected}, got {image_shape!r}")
+    shape = tuple(int(d) for d in image_shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"{where}: image_shape must be {expected}, got {image_shape!r}")
     if shape[0] % multiple or shape[1] % multiple:
         raise ValueError(
             f"{where}: the height and width of image_shape must be multiples of {multiple} "
@@ -50,10 +51,12 @@ def _check_num_classes(where: str, num_classes: int | None) -> None:
 
 
 def _check_hidden(where: str, hidden: Sequence[int]) -> tuple[int, ...]:
-    hidden = tuple(hidden)
-    for width in hidden:
-        _check_positive(where, "every hidden width", width)
-    return hidden
+    if isinstance(hidden, (numbers.Number, str)):
+        raise TypeError(
+            f"{where}: hidden must be a tuple of positive ints (one width per layer), got "
+            f"{hidden!r}; for one layer write ({hidden!r},)"
+        )
+    return tuple(count(where, f"hidden[{i}]", w) for i, w in enumerate(tuple(hidden)))
 
 
 def _input_check(model: str, example: tuple[int, ...], num_classes: int | None) -> Layer:

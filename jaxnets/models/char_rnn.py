@@ -18,19 +18,24 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
+import numbers
 import time
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxnets.activations import check_name
 from jaxnets.core import Layer, serial
+from jaxnets.core.arguments import count, flag, number
 from jaxnets.data.text import CharVocab, Windows, tbptt_windows
 from jaxnets.layers import LSTM, Dense, Embedding, StackedRNN
+from jaxnets.models._common import widths
 from jaxnets.train import TrainState, create_train_state, make_train_step
 
 
@@ -55,6 +60,12 @@ def char_rnn(
     Returns:
       The model: int ids ``(batch, time)`` in, logits ``(batch, time, vocab_size)`` out.
     """
+    where = "char_rnn"
+    count(where, "vocab_size", vocab_size)
+    count(where, "embed_dim", embed_dim)
+    hidden = widths(where, "hidden", hidden, empty=False)
+    flag(where, "stateful", stateful)
+    check_name(where, name)
     return serial(
         ("embed", Embedding(vocab_size, embed_dim)),
         ("lstm", StackedRNN([LSTM(h) for h in hidden], stateful=stateful)),
@@ -79,7 +90,11 @@ def zero_state(state):
     return jax.tree.map(jnp.zeros_like, state)
 
 
+@functools.lru_cache(maxsize=16)
 def _loss_sum_step(model: Layer):
+    """The jitted evaluation step of ``model``, built once per model (so repeated
+    evaluations of one model compile once per window shape)."""
+
     @jax.jit
     def step(params, state, inputs, targets):
         logits, state = model.apply(params, state, inputs, key=None, train=False)
@@ -102,15 +117,57 @@ def evaluate_bpc(model: Layer, params, windows: Windows) -> float:
 
     Returns:
       The bits per character over every target of ``windows``.
+
+    The jitted step is cached per model (the 16 most recent), so calling this after
+    every few training steps compiles once.
     """
+    if not isinstance(model, Layer):
+        raise TypeError(f"evaluate_bpc: model must be a Layer (a char_rnn), got {model!r:.60}")
+    if not isinstance(windows, Windows):
+        raise TypeError(
+            f"evaluate_bpc: windows must be jaxnets.data.Windows (from tbptt_windows), got "
+            f"{type(windows).__name__}"
+        )
     batch, seq_len = windows.inputs.shape[1:]
-    _, _, state = model.init(jax.random.key(0), _ids_spec(batch, seq_len))
+    state = _zero_carry(model, int(batch), int(seq_len))
     step = _loss_sum_step(model)
     total = 0.0
     for x, y in zip(windows.inputs, windows.targets, strict=True):
         nll, state = step(params, state, x, y)
         total += float(nll)
     return total / (windows.targets.size * math.log(2.0))
+
+
+@functools.lru_cache(maxsize=16)
+def _zero_carry(model: Layer, batch: int, seq_len: int):
+    """The model's state at the start of a stream (zero carries), without drawing params."""
+    shapes = jax.eval_shape(
+        lambda k: model.init(k, _ids_spec(batch, seq_len))[2], jax.random.key(0)
+    )
+    return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+
+def _positive_seconds(where: str, value: Any) -> float:
+    """A positive number of seconds; unlike a hyper-parameter, infinity (no limit) is fine."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and value == math.inf:
+        return math.inf
+    return number(where, "max_seconds", value, low=0.0, low_open=True)
+
+
+def _check_training(where: str, train_text, val_text, options: dict, log) -> None:
+    for what, text in (("train_text", train_text), ("val_text", val_text)):
+        if not isinstance(text, str) or not text:
+            error = ValueError if isinstance(text, str) else TypeError
+            raise error(f"{where}: {what} must be a non-empty str, got {text!r:.60}")
+    for what in ("embed_dim", "batch_size", "seq_len", "max_steps", "eval_every"):
+        count(where, what, options[what])
+    widths(where, "hidden", options["hidden"], empty=False)
+    for what in ("learning_rate", "clip_norm"):
+        number(where, what, options[what], low=0.0, low_open=True)
+    _positive_seconds(where, options["max_seconds"])
+    count(where, "seed", options["seed"], minimum=0)
+    if log is not None and not callable(log):
+        raise TypeError(f"{where}: log must be a function of one str or None, got {log!r:.60}")
 
 
 class CharLMResult(NamedTuple):
@@ -174,6 +231,19 @@ def train_char_lm(
         >>> res.steps, len(res.curve)
         (3, 1)
     """
+    options = {
+        "embed_dim": embed_dim,
+        "hidden": hidden,
+        "batch_size": batch_size,
+        "seq_len": seq_len,
+        "learning_rate": learning_rate,
+        "clip_norm": clip_norm,
+        "max_steps": max_steps,
+        "max_seconds": max_seconds,
+        "eval_every": eval_every,
+        "seed": seed,
+    }
+    _check_training("train_char_lm", train_text, val_text, options, log)
     vocab = CharVocab.from_text(train_text)
     train = tbptt_windows(vocab.encode(train_text), batch_size, seq_len)
     val = tbptt_windows(vocab.encode(val_text), batch_size, seq_len)
@@ -254,10 +324,14 @@ def sample(
         >>> len(text), set(text) <= set(vocab.chars)
         (5, True)
     """
+    if not isinstance(vocab, CharVocab):
+        raise TypeError(f"sample: vocab must be a CharVocab, got {type(vocab).__name__}")
+    if not isinstance(prompt, str):
+        raise TypeError(f"sample: prompt must be a non-empty str, got {prompt!r:.60}")
     if not prompt:
         raise ValueError("sample: the prompt must not be empty")
-    if temperature < 0:
-        raise ValueError(f"sample: temperature must be >= 0, got {temperature}")
+    length = count("sample", "length", length, minimum=0)
+    temperature = number("sample", "temperature", temperature, low=0.0)
     key = jax.random.key(0) if key is None else key
     model = char_rnn(len(vocab), embed_dim=embed_dim, hidden=hidden)
     _, _, state = model.init(jax.random.key(0), _ids_spec(1, 1))

@@ -8,9 +8,10 @@ from typing import TypedDict
 import jax
 import jax.numpy as jnp
 
-from jaxnets.activations import Relu
+from jaxnets.activations import Relu, check_name
 from jaxnets.core import Layer, layer_error, residual, serial, stateless
-from jaxnets.models._common import conv_bn, head, model_serial
+from jaxnets.core.arguments import count
+from jaxnets.models._common import check_top, conv_bn, head, model_serial
 
 #: He et al. (2015)'s initialisation: a zero-mean Gaussian of variance 2 / fan-in.
 HE_GAUSSIAN = jax.nn.initializers.variance_scaling(2.0, "fan_in", "normal")
@@ -45,6 +46,9 @@ def pad_shortcut(features: int, strides: int = 2, name: str | None = None) -> La
       ceil(W / strides), features)`` out.
     """
     kind = "PadShortcut"
+    features = count(kind, "features", features)
+    strides = count(kind, "strides", strides)
+    check_name(kind, name)
 
     def fn(x):
         extra = features - x.shape[-1]
@@ -105,10 +109,17 @@ def cifar_resnet(
         >>> out.shape, jn.count_params(params), jn.count_params(state)
         ((2, 10), 269722, 1376)
     """
-    if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-        raise ValueError(f"cifar_resnet: depth must be 6n + 2 (20, 32, 44, 56, 110), got {depth!r}")
+    expected = "6n + 2 (20, 32, 44, 56, 110)"
+    try:
+        depth = count("cifar_resnet", "depth", depth, minimum=8)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{error}; depth must be {expected}") from None
+    if (depth - 2) % 6:
+        raise ValueError(f"cifar_resnet: depth must be {expected}, got {depth!r}")
     n = (depth - 2) // 6
+    check_name("cifar_resnet", name)
     name = name or f"resnet{depth}"
+    check_top(name, num_classes, include_top, pooling)
     stem = serial(*conv_bn("", 16, 3, 1, 1, **_OPTS))
     stages = []
     channels = 16

@@ -40,7 +40,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxnets.activations import Relu, Tanh
+from jaxnets.activations import Relu, Tanh, check_name
 from jaxnets.core import Layer, serial
 from jaxnets.layers import Conv, ConvTranspose, Dense, Flatten, Reshape
 from jaxnets.models._gan_parts import (  # noqa: F401  (the unused ones stay importable here)
@@ -129,6 +129,7 @@ def dcgan_generator(
         True
     """
     where = "dcgan_generator"
+    check_name(where, name)
     _check_positive(where, "latent_dim", latent_dim)
     _check_positive(where, "base_features", base_features)
     _check_num_classes(where, num_classes)
@@ -191,6 +192,7 @@ def dcgan_discriminator(
         ((5,), ['conv1', 'conv2', 'conv2_bn', 'logit'], ['conv2_bn'])
     """
     where = "dcgan_discriminator"
+    check_name(where, name)
     _check_positive(where, "base_features", base_features)
     _check_num_classes(where, num_classes)
     image_shape = _check_image_shape(where, image_shape)
@@ -249,6 +251,7 @@ def mlp_generator(
         ((2, 8, 8, 1), ['hidden_0', 'to_image'])
     """
     where = "mlp_generator"
+    check_name(where, name)
     _check_positive(where, "latent_dim", latent_dim)
     _check_num_classes(where, num_classes)
     hidden = _check_hidden(where, hidden)
@@ -300,6 +303,7 @@ def mlp_discriminator(
         ((4,), (74, 32))
     """
     where = "mlp_discriminator"
+    check_name(where, name)
     _check_num_classes(where, num_classes)
     hidden = _check_hidden(where, hidden)
     image_shape = _check_image_shape(where, image_shape)

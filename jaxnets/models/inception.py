@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from jaxnets.activations import check_name
 from jaxnets.core import Layer, branches, serial
 from jaxnets.layers import AvgPool, MaxPool
-from jaxnets.models._common import conv_bn, head, model_serial
+from jaxnets.models._common import check_top, conv_bn, head, model_serial
 
 
 def _unit(suffix: str, features: int, kernel_size, strides=1, padding="SAME"):
@@ -135,6 +136,8 @@ def inception_v3(
         >>> out.shape, jn.count_params(params), jn.count_params(state)
         ((1, 1000), 23817352, 34432)
     """
+    check_name("inception_v3", name)
+    check_top(name, num_classes, include_top, pooling)
     stem = serial(
         *_unit("1", 32, 3, 2, "VALID"),
         *_unit("2", 32, 3, 1, "VALID"),

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from jaxnets.activations import check_name, resolve
 from jaxnets.core import Layer
 from jaxnets.layers import AvgPool, Conv, Dense, Flatten
-from jaxnets.models._common import check_pooling, head, model_serial
+from jaxnets.models._common import check_top, head, model_serial
 
 
 def lenet5(
@@ -49,7 +50,9 @@ def lenet5(
         >>> out.shape, jn.count_params(params), state
         ((2, 10), 61706, {})
     """
-    check_pooling(name, pooling)
+    check_name("lenet5", name)
+    check_top(name, num_classes, include_top, pooling)
+    resolve(name, activation)
     features = [
         ("conv1", Conv(6, 5, padding="SAME", activation=activation)),
         ("pool1", AvgPool(2)),

@@ -6,9 +6,11 @@ from collections.abc import Callable, Sequence
 
 import jax
 
-from jaxnets.activations import Activation
+from jaxnets.activations import Activation, check_name, resolve
 from jaxnets.core import Layer, serial
+from jaxnets.core.arguments import count, flag, number
 from jaxnets.layers import AlphaDropout, BatchNorm, Dense, Dropout, Flatten
+from jaxnets.models._common import widths
 
 
 def perceptron(num_classes: int = 1, *, name: str | None = "perceptron") -> Layer:
@@ -27,6 +29,8 @@ def perceptron(num_classes: int = 1, *, name: str | None = "perceptron") -> Laye
         >>> spec.shape
         (4, 1)
     """
+    count("perceptron", "num_classes", num_classes)
+    check_name("perceptron", name)
     return serial(Flatten(), ("logits", Dense(num_classes)), name=name)
 
 
@@ -64,6 +68,13 @@ def mlp(
         >>> sorted(params)
         ['hidden_0', 'logits']
     """
+    where = "mlp"
+    hidden = widths(where, "hidden", hidden)
+    count(where, "num_classes", num_classes)
+    resolve(where, activation)
+    dropout = number(where, "dropout", dropout, low=0.0, high=1.0, high_open=True)
+    flag(where, "batch_norm", batch_norm)
+    check_name(where, name)
     selu = activation == "selu"
     layers: list = [Flatten()]
     for i, width in enumerate(hidden):

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from jaxnets.activations import Relu
+from jaxnets.activations import Relu, check_name
 from jaxnets.core import Layer, residual, serial
+from jaxnets.core.arguments import choice
 from jaxnets.layers import MaxPool, ZeroPadding
-from jaxnets.models._common import TORCH_KAIMING, conv_bn, head, model_serial
+from jaxnets.models._common import (
+    TORCH_KAIMING,
+    check_depth,
+    check_top,
+    conv_bn,
+    head,
+    model_serial,
+)
 
 #: Residual blocks per stage (conv2_x .. conv5_x) and whether they are bottlenecks.
 _LAYOUT = {
@@ -121,14 +129,14 @@ def resnet(
         >>> out.shape, jn.count_params(params), jn.count_params(state)
         ((1, 1000), 11689512, 9600)
     """
-    if depth not in _LAYOUT:
-        raise ValueError(f"resnet: depth must be one of {sorted(_LAYOUT)}, got {depth!r}")
+    depth = check_depth("resnet", depth, _LAYOUT)
     blocks_per_stage, bottleneck = _LAYOUT[depth]
     if convention is None:
         convention = "keras" if bottleneck else "torchvision"
-    if convention not in _CONVENTIONS:
-        raise ValueError(f"resnet: convention must be one of {_CONVENTIONS}, got {convention!r}")
+    choice("resnet", "convention", convention, _CONVENTIONS)
+    check_name("resnet", name)
     name = name or f"resnet{depth}"
+    check_top(name, num_classes, include_top, pooling)
     stages = []
     channels = 64
     for s, (count, width) in enumerate(zip(blocks_per_stage, _WIDTHS, strict=True), start=2):

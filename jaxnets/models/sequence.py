@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from jaxnets.activations import check_name
 from jaxnets.core import Layer, serial
+from jaxnets.core.arguments import count, flag, number
 from jaxnets.data.augment import Augment
 from jaxnets.layers import LSTM, RNN, Bidirectional, Dense, Dropout, Reshape
 
@@ -48,6 +50,14 @@ def lstm_classifier(
         >>> spec.shape, sorted(params), sorted(params["lstm"])
         ((5, 10), ['logits', 'lstm'], ['backward', 'forward'])
     """
+    where = "lstm_classifier"
+    for what, value in (("rows", rows), ("row_features", row_features), ("hidden", hidden)):
+        count(where, what, value)
+    count(where, "num_classes", num_classes)
+    flag(where, "bidirectional", bidirectional)
+    dropout = number(where, "dropout", dropout, low=0.0, high=1.0, high_open=True)
+    shift = count(where, "shift", shift, minimum=0)
+    check_name(where, name)
     rnn = (
         Bidirectional(LSTM(hidden), return_sequences=False)
         if bidirectional

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from jaxnets.activations import Relu
+from jaxnets.activations import Relu, check_name
 from jaxnets.core import Layer, serial
+from jaxnets.core.arguments import flag, number
 from jaxnets.layers import BatchNorm, Conv, Dense, Dropout, Flatten, MaxPool
-from jaxnets.models._common import check_pooling, head, model_serial
+from jaxnets.models._common import check_depth, check_top, head, model_serial
 
 #: Convolutions per block (64, 128, 256, 512 and 512 filters) for each depth.
 _BLOCKS = {
@@ -63,10 +64,12 @@ def vgg(
         >>> params["block3"]["conv2"]["kernel"].shape, jn.count_params(params)
         ((3, 3, 256, 256), 28144010)
     """
-    if depth not in _BLOCKS:
-        raise ValueError(f"vgg: depth must be one of {sorted(_BLOCKS)}, got {depth!r}")
+    depth = check_depth("vgg", depth, _BLOCKS)
+    flag("vgg", "batch_norm", batch_norm)
+    check_name("vgg", name)
     name = name or f"vgg{depth}{'_bn' if batch_norm else ''}"
-    check_pooling(name, pooling)
+    check_top(name, num_classes, include_top, pooling)
+    dropout = number(name, "dropout", dropout, low=0.0, high=1.0, high_open=True)
     blocks = []
     for b, (convs, width) in enumerate(zip(_BLOCKS[depth], _WIDTHS, strict=True), start=1):
         layers = []

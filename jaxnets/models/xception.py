@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from jaxnets.activations import Relu
+from jaxnets.activations import Relu, check_name
 from jaxnets.core import Layer, residual, serial
 from jaxnets.layers import BatchNorm, MaxPool, SeparableConv
-from jaxnets.models._common import conv_bn, head, model_serial
+from jaxnets.models._common import check_top, conv_bn, head, model_serial
 
 
 class _BNOptions(TypedDict):
@@ -88,6 +88,8 @@ def xception(
         >>> out.shape, jn.count_params(params), jn.count_params(state)
         ((1, 1000), 22855952, 54528)
     """
+    check_name("xception", name)
+    check_top(name, num_classes, include_top, pooling)
     unit: _ConvBNOptions = {"use_bias": False, **_BN}
     blocks = [
         (

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import jax
 import numpy as np
 
+from jaxnets.core.arguments import choice, count, number, received
 from jaxnets.train.checkpoint import CheckpointManager
 
 if TYPE_CHECKING:
@@ -160,8 +161,15 @@ class EarlyStopping(Callback):
         min_delta: float = 0.0,
         mode: str = "min",
     ):
-        if mode not in ("min", "max"):
-            raise ValueError(f"EarlyStopping: mode must be 'min' or 'max', got {mode!r}")
+        where = "EarlyStopping"
+        if not isinstance(monitor, str):
+            raise TypeError(
+                f"{where}: monitor must be the name of a history entry such as 'val_loss', "
+                f"got {received(monitor)}"
+            )
+        patience = count(where, "patience", patience)
+        min_delta = number(where, "min_delta", min_delta, low=0)
+        mode = choice(where, "mode", mode, ("min", "max"))
         self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, min_delta, mode
         self.best: float | None = None
         self.wait = 0
@@ -185,9 +193,9 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, run: Run, logs: dict[str, float]) -> bool:
         if self.monitor not in logs:
-            raise KeyError(
-                f"EarlyStopping: no '{self.monitor}' in the epoch logs {sorted(logs)}; "
-                f"pass val_data= to fit or monitor another entry"
+            raise ValueError(
+                f"EarlyStopping: monitor {self.monitor!r} is not in the epoch logs, which hold "
+                f"{sorted(logs)}; pass val_data= to fit or monitor one of those"
             )
         self._update(logs[self.monitor])
         if self.wait >= self.patience:
@@ -205,10 +213,25 @@ class LearningRateLogger(Callback):
     """
 
     def __init__(self, schedule: Callable[[int], Any], *, name: str = "lr"):
+        if not callable(schedule):
+            raise TypeError(
+                f"LearningRateLogger: schedule must be a function of the step such as "
+                f"optax.cosine_decay_schedule(...), got {received(schedule)}"
+            )
+        if not isinstance(name, str) or not name:
+            raise TypeError(
+                f"LearningRateLogger: name must be a non-empty str, got {received(name)}"
+            )
         self.schedule, self.name = schedule, name
 
     def on_epoch_end(self, run: Run, logs: dict[str, float]) -> None:
         logs[self.name] = float(self.schedule(max(run.step - 1, 0)))
+
+
+def _check_path(where: str, path: Any, name: str = "path") -> str:
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"{where}: {name} must be a file's path (a str), got {received(path)}")
+    return os.fspath(path)
 
 
 def _row(run: Run, logs: Mapping[str, float]) -> dict[str, Any]:
@@ -223,7 +246,7 @@ class JSONLinesLogger(Callback):
     """
 
     def __init__(self, path: str):
-        self.path = path
+        self.path = _check_path("JSONLinesLogger", path)
 
     def _read(self) -> list[dict]:
         if not os.path.exists(self.path):
@@ -249,7 +272,7 @@ class CSVLogger(Callback):
     row. On resume, rows after the resumed epoch are dropped first."""
 
     def __init__(self, path: str):
-        self.path = path
+        self.path = _check_path("CSVLogger", path)
         self.fields: list[str] | None = None
 
     def on_train_begin(self, run: Run) -> None:
@@ -286,7 +309,9 @@ class TensorBoard(Callback):
     """
 
     def __init__(self, logdir: str, *, every_steps: int | None = None):
-        self.logdir, self.every_steps = logdir, every_steps
+        if every_steps is not None:
+            every_steps = count("TensorBoard", "every_steps", every_steps)
+        self.logdir, self.every_steps = _check_path("TensorBoard", logdir, "logdir"), every_steps
         self.writer: SummaryWriter | None = None  # open from on_train_begin to on_train_end
 
     def on_train_begin(self, run: Run) -> None:
@@ -317,8 +342,12 @@ class Checkpointing(Callback):
     far is finite, so a non-finite loss never reaches a checkpoint. Put it last."""
 
     def __init__(self, manager: CheckpointManager, *, every_steps: int | None = None):
-        if every_steps is not None and every_steps < 1:
-            raise ValueError(f"Checkpointing: every_steps must be >= 1, got {every_steps}")
+        if not isinstance(manager, CheckpointManager):
+            raise TypeError(
+                f"Checkpointing: manager must be a CheckpointManager, got {received(manager)}"
+            )
+        if every_steps is not None:
+            every_steps = count("Checkpointing", "every_steps", every_steps)
         self.manager, self.every_steps = manager, every_steps
         self.last_path: str | None = None
 
@@ -329,4 +358,10 @@ class Checkpointing(Callback):
             self.last_path = self.manager.save(run.train_state, run.meta())
 
     def on_epoch_end(self, run: Run, logs: dict[str, float]) -> None:
+        monitor = self.manager.monitor
+        if monitor is not None and monitor not in logs:  # checked before saving anything
+            raise ValueError(
+                f"fit: checkpoint_monitor {monitor!r} is not an entry of the epoch's record, "
+                f"which holds {sorted(logs)}; monitor one of those"
+            )
         self.last_path = self.manager.save(run.train_state, run.meta(logs))

@@ -33,214 +33,51 @@ Example:
 
 from __future__ import annotations
 
-import glob
-import hashlib
-import json
 import os
 import re
-import signal
-import struct
 import time
 import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from flax import serialization
 
-from jaxnets.core import check_tree_matches, path_str
+from jaxnets.core.arguments import choice, count
+from jaxnets.train.checkpoint_format import (
+    HEADER_SIZE,
+    MAGIC,
+    PAUSE_ENV,
+    SUFFIX,
+    VERSION,
+    CheckpointError,
+    _fsync_dir,
+    decode,
+    encode,
+    write_atomic,
+)
+from jaxnets.train.checkpoint_trees import check_flat_matches, flatten_state, unflatten_state
 
-MAGIC = b"JAXNETS-CKPT\n"
-VERSION = 1
-_HEADER = struct.Struct("<IQ32s")
-HEADER_SIZE = len(MAGIC) + _HEADER.size
-SUFFIX = ".jnc"
-#: Test hook: when set to ``"STEP"``, the writer of the checkpoint for that step writes
-#: half of its temporary file, creates ``<temp>.paused`` and waits to be killed.
-PAUSE_ENV = "JAXNETS_TEST_CHECKPOINT_PAUSE"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be read: truncated, corrupted, or not a checkpoint."""
-
-
-# --------------------------------------------------------------------------- trees
-
-
-def _is_key(x: Any) -> bool:
-    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-
-
-def flatten_state(tree: Any) -> dict[str, np.ndarray]:
-    """Every leaf of ``tree`` as a host array under its ``a/b/c`` path (keys as key data).
-
-    Args:
-      tree: the pytree, such as a :class:`~jaxnets.train.state.TrainState`.
-
-    Returns:
-      A dict of numpy arrays by path, in the tree's order.
-    """
-    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-    flat: dict[str, np.ndarray] = {}
-    for path, leaf in leaves:
-        value = jax.random.key_data(leaf) if _is_key(leaf) else leaf
-        flat[path_str(path)] = np.asarray(jax.device_get(value))
-    return flat
-
-
-def _template_specs(template: Any) -> dict[str, jax.ShapeDtypeStruct]:
-    leaves = jax.tree_util.tree_flatten_with_path(template)[0]
-    specs = {}
-    for path, leaf in leaves:
-        if _is_key(leaf):
-            leaf = jax.eval_shape(jax.random.key_data, leaf)
-        specs[path_str(path)] = jax.ShapeDtypeStruct(np.shape(leaf), jnp.result_type(leaf))
-    return specs
-
-
-def check_flat_matches(
-    expected: Mapping[str, jax.ShapeDtypeStruct], actual: Mapping[str, Any], what: str
-) -> None:
-    """Check ``actual`` has every path of ``expected`` (in its order, so parameters are
-    checked before optimizer state) with the same shape and dtype, and no other path.
-
-    Args:
-      expected: the shape and dtype of each path.
-      actual: the arrays by path.
-      what: the start of the error messages.
-
-    Raises:
-      ValueError: naming the first path that is missing, extra, or of another shape or dtype.
-    """
-    for path, spec in expected.items():
-        if path not in actual:
-            raise ValueError(f"{what}: missing '{path}' (expected shape {tuple(spec.shape)})")
-        check_tree_matches({path: spec}, {path: actual[path]}, what)
-    extra = [path for path in actual if path not in expected]
-    if extra:
-        raise ValueError(f"{what}: unexpected entries the model does not have: {extra[:5]}")
-
-
-def unflatten_state(template: Any, flat: Mapping[str, np.ndarray], what: str = "checkpoint"):
-    """Rebuild ``template``'s pytree from ``flat`` after checking paths, shapes, dtypes.
-
-    Args:
-      template: a pytree of the wanted structure, shapes and dtypes (and key types).
-      flat: the arrays by path, as :func:`flatten_state` makes them.
-      what: the start of the error message; a ValueError names the first path that differs.
-
-    Returns:
-      ``template``'s pytree holding ``flat``'s values as JAX arrays.
-    """
-    check_flat_matches(_template_specs(template), flat, what)
-    paths_leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
-    values = []
-    for path, leaf in paths_leaves:
-        value = jnp.asarray(flat[path_str(path)])
-        if _is_key(leaf):
-            value = jax.random.wrap_key_data(value, impl=jax.random.key_impl(leaf))
-        values.append(value)
-    return jax.tree_util.tree_unflatten(treedef, values)
-
-
-# --------------------------------------------------------------------------- files
-
-
-def encode(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> bytes:
-    """The bytes of a checkpoint file: header, then the msgpack payload.
-
-    Args:
-      arrays: the host arrays by path.
-      meta: the JSON-able metadata.
-
-    Returns:
-      The bytes, for :func:`write_atomic`.
-    """
-    payload = serialization.msgpack_serialize(
-        {"arrays": dict(arrays), "meta": json.dumps(dict(meta), sort_keys=True)}
-    )
-    digest = hashlib.sha256(payload).digest()
-    return MAGIC + _HEADER.pack(VERSION, len(payload), digest) + payload
-
-
-def decode(data: bytes, source: str = "checkpoint") -> tuple[dict[str, np.ndarray], dict]:
-    """Check the header, length and checksum of ``data``; return ``(arrays, meta)``.
-
-    Args:
-      data: the bytes of a checkpoint file.
-      source: what a :class:`CheckpointError` (bad header, length or checksum) calls it.
-
-    Returns:
-      ``(arrays, meta)``: the numpy arrays by path and the metadata dict.
-    """
-    if len(data) < HEADER_SIZE or not data.startswith(MAGIC):
-        raise CheckpointError(
-            f"{source}: not a jaxnets checkpoint (bad header; {len(data)} bytes, expected "
-            f"the magic {MAGIC!r})"
-        )
-    version, length, digest = _HEADER.unpack_from(data, len(MAGIC))
-    if version != VERSION:
-        raise CheckpointError(f"{source}: format version {version}, this jaxnets reads {VERSION}")
-    payload = data[HEADER_SIZE:]
-    if len(payload) != length:
-        raise CheckpointError(
-            f"{source}: truncated or padded: the header announces {length} payload bytes, "
-            f"the file has {len(payload)}"
-        )
-    if hashlib.sha256(payload).digest() != digest:
-        raise CheckpointError(f"{source}: corrupted: the sha256 checksum of the payload differs")
-    content = serialization.msgpack_restore(payload)
-    return dict(content["arrays"]), json.loads(content["meta"])
-
-
-def _fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _test_pause(f, data: bytes, tmp: str, step: Any) -> bool:
-    """The kill-while-writing test hook (see PAUSE_ENV); True if it took over the write."""
-    wanted = os.environ.get(PAUSE_ENV)
-    if wanted is None or str(step) != wanted:
-        return False
-    f.write(data[: len(data) // 2])
-    f.flush()
-    os.fsync(f.fileno())
-    open(f"{tmp}.paused", "w").close()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # the test sends SIGKILL meanwhile
-        time.sleep(0.05)
-    os.kill(os.getpid(), signal.SIGKILL)
-    return True
-
-
-def write_atomic(path: str, data: bytes, *, step: Any = None) -> str:
-    """Write ``data`` to ``path`` atomically: temp file, fsync, rename, fsync folder.
-
-    Args:
-      path: the file; its folder is created if missing.
-      data: the bytes.
-      step: the step being saved, seen only by the test hook (``PAUSE_ENV``).
-
-    Returns:
-      ``path``.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        if not _test_pause(f, data, tmp, step):
-            f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(directory)
-    return path
+__all__ = [
+    "HEADER_SIZE",
+    "MAGIC",
+    "PAUSE_ENV",
+    "STALE_AFTER",
+    "SUFFIX",
+    "VERSION",
+    "CheckpointError",
+    "CheckpointManager",
+    "check_flat_matches",
+    "decode",
+    "encode",
+    "flatten_state",
+    "read_checkpoint",
+    "remove_abandoned_temps",
+    "restore_checkpoint",
+    "save_checkpoint",
+    "unflatten_state",
+    "write_atomic",
+]
 
 
 def save_checkpoint(path: str, train_state: Any, meta: Mapping[str, Any] | None = None) -> str:
@@ -254,6 +91,15 @@ def save_checkpoint(path: str, train_state: Any, meta: Mapping[str, Any] | None 
     Returns:
       ``path``, on every process; only process 0 writes.
     """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"save_checkpoint: path must be a file's path (a str), got {path!r}")
+    if meta is not None and not isinstance(meta, Mapping):
+        raise TypeError(f"save_checkpoint: meta must be a dict, got a {type(meta).__name__}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(
+            f"save_checkpoint: path {os.fspath(path)!r} is a folder; give a file's path such "
+            f"as {os.path.join(os.fspath(path), 'ckpt.jnc')!r}"
+        )
     arrays = flatten_state(train_state)
     if jax.process_index() == 0:
         step = (meta or {}).get("step")
@@ -296,12 +142,67 @@ def restore_checkpoint(path: str, template: Any) -> tuple[Any, dict]:
 # --------------------------------------------------------------------------- manager
 
 _STEP_FILE = re.compile(r"^ckpt-(\d+)\.jnc$")
+_TEMP_FILE = re.compile(r"^\..+\.tmp-(\d+)(\.paused)?$")
+#: A temporary file whose writer cannot be seen (another host) counts as abandoned
+#: once it has not been modified for this long (seconds).
+STALE_AFTER = 24 * 3600
+
+
+def _writer_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (True when that cannot be told)."""
+    if pid == os.getpid() or os.name == "nt":  # os.kill would end a process on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, under another user
+        return True
+    return True
+
+
+def remove_abandoned_temps(directory: str, *, now: float | None = None) -> list[str]:
+    """Remove the temporary files in ``directory`` that no live writer will finish.
+
+    A temporary file is named ``.<final name>.tmp-<pid>`` after the process writing it.
+    It is removed when that process is not running on this host, or when it has not
+    been modified for :data:`STALE_AFTER` seconds (a writer on another host sharing the
+    folder); the files of a live writer (another run or process writing into the same
+    folder right now) are left alone.
+
+    Args:
+      directory: the folder.
+      now: the current time (None: ``time.time()``), for the age rule.
+
+    Returns:
+      The paths removed.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    for name in os.listdir(directory):
+        match = _TEMP_FILE.match(name)
+        if match is None:
+            continue
+        path = os.path.join(directory, name)
+        try:
+            age = now - os.path.getmtime(path)
+        except FileNotFoundError:  # its writer just renamed it
+            continue
+        if not _writer_alive(int(match.group(1))) or age > STALE_AFTER:
+            try:
+                os.remove(path)
+                removed.append(path)
+            except FileNotFoundError:
+                pass
+    return removed
 
 
 class CheckpointManager:
     """Keep the last ``keep`` checkpoints of a run and the best one by a metric.
 
     Files are ``ckpt-<step>.jnc`` and ``best.jnc``, a hard link to (or copy of) the best one.
+    Opening a folder removes the temporary files of writers that died (see
+    :func:`remove_abandoned_temps`), never those of a live one.
 
     Args:
       directory: the folder, created if missing.
@@ -322,17 +223,25 @@ class CheckpointManager:
     def __init__(
         self, directory: str, *, keep: int = 3, monitor: str | None = None, mode: str = "min"
     ):
-        if keep < 1:
-            raise ValueError(f"CheckpointManager: keep must be >= 1, got {keep}")
-        if mode not in ("min", "max"):
-            raise ValueError(f"CheckpointManager: mode must be 'min' or 'max', got {mode!r}")
+        where = "CheckpointManager"
+        if not isinstance(directory, str | os.PathLike):
+            raise TypeError(
+                f"{where}: directory must be a folder's path (a str), got {directory!r}"
+            )
+        if os.path.exists(directory) and not os.path.isdir(directory):
+            raise NotADirectoryError(
+                f"{where}: directory must be a folder, got {os.fspath(directory)!r}, a file"
+            )
+        if monitor is not None and not isinstance(monitor, str):
+            raise TypeError(
+                f"{where}: monitor must be the name of a logged metric or None, got {monitor!r}"
+            )
         self.directory = os.path.abspath(directory)
-        self.keep = keep
+        self.keep = count(where, "keep", keep)
         self.monitor = monitor
-        self.mode = mode
+        self.mode = choice(where, "mode", mode, ("min", "max"))
         os.makedirs(self.directory, exist_ok=True)
-        for stale in glob.glob(os.path.join(self.directory, ".*.tmp-*")):
-            os.remove(stale)  # temporary files of a writer that died
+        remove_abandoned_temps(self.directory)
         self._best: float | None = None
         best = self.best_path()
         if monitor is not None and os.path.exists(best):
@@ -358,7 +267,17 @@ class CheckpointManager:
         return value < self._best if self.mode == "min" else value > self._best
 
     def save(self, train_state: Any, meta: Mapping[str, Any]) -> str:
-        """Save a checkpoint for ``meta["step"]``, update ``best.jnc``, drop old ones."""
+        """Save a checkpoint for ``meta["step"]``, update ``best.jnc``, drop old ones.
+
+        The new file is complete on disk before ``best.jnc`` moves to it and before any
+        old one is removed: a save that fails leaves every earlier checkpoint as it was.
+        """
+        if not isinstance(meta, Mapping) or "step" not in meta:
+            got = sorted(meta) if isinstance(meta, Mapping) else type(meta).__name__
+            raise ValueError(
+                f"CheckpointManager.save: meta must be a dict with the 'step' the checkpoint "
+                f"is named after, got {got}"
+            )
         path = save_checkpoint(self.path_for(meta["step"]), train_state, meta)
         if jax.process_index() != 0:
             return path
@@ -379,15 +298,23 @@ class CheckpointManager:
 
     def latest(self) -> str | None:
         """The newest intact step checkpoint (damaged ones are skipped with a warning), or None."""
+        path, damaged = self.scan()
+        for reason in damaged:
+            warnings.warn(f"skipping a damaged checkpoint: {reason}", stacklevel=2)
+        return path
+
+    def scan(self) -> tuple[str | None, list[str]]:
+        """The newest intact step checkpoint (or None) and why each newer one is damaged."""
+        damaged = []
         for step in reversed(self.steps()):
             path = self.path_for(step)
             try:
                 read_checkpoint(path)
             except CheckpointError as e:
-                warnings.warn(f"skipping a damaged checkpoint: {e}", stacklevel=2)
+                damaged.append(str(e))
                 continue
-            return path
-        return None
+            return path, damaged
+        return None, damaged
 
     def best_meta(self) -> dict | None:
         """The metadata of ``best.jnc``, or None when there is none."""

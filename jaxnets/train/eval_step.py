@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import jax
@@ -12,7 +12,15 @@ import numpy as np
 from jaxnets import distributed, losses
 from jaxnets._impl import xla_options
 from jaxnets.core import Layer
-from jaxnets.train.objective import MetricFn, check_output, default_metrics, is_objective
+from jaxnets.core.arguments import count, received
+from jaxnets.data.dataset import ArrayDataset, batches, eval_batches, prefetch_to_device
+from jaxnets.train.objective import (
+    MetricFn,
+    check_metrics,
+    check_output,
+    default_metrics,
+    is_objective,
+)
 from jaxnets.train.precision import Policy
 from jaxnets.train.precision import policy as get_policy
 from jaxnets.train.state import TrainState
@@ -61,7 +69,7 @@ class EvalStep:
             if options is None:
                 options = xla_options.compiler_options(self._fn, ts, batch)
             self.compiler_options = dict(options)
-            fn = xla_options.on_platform_of(self._fn, ts)
+            fn = xla_options.on_platform_of(self._fn, ts, batch)
             jitted = jax.jit(fn, compiler_options=dict(options) or None, **placement)
             self._jitted[treedef] = jitted
         if self._placement is not None:  # a no-op for arrays already placed
@@ -126,6 +134,7 @@ def make_eval_step(
         >>> sorted(sums), float(sums["count"])
         (['accuracy', 'count', 'loss'], 4.0)
     """
+    where = "make_eval_step"
     placement = None if mesh is None else distributed.as_plan(mesh)
     if is_objective(loss):
         if metrics is not None:
@@ -138,9 +147,12 @@ def make_eval_step(
         )
     if model is None:
         raise ValueError("make_eval_step: a per-example loss needs a model; got model=None")
-    loss_fn = losses.get(loss)
+    if not isinstance(model, Layer):
+        raise TypeError(f"{where}: model must be a jaxnets Layer, got {received(model)}")
+    loss_fn = losses.get(loss, where=where)
+    check_metrics(where, metrics)
     metric_fns = dict(default_metrics(loss_fn) if metrics is None else metrics)
-    mixed = get_policy(precision)
+    mixed = get_policy(precision, where=where)
 
     def eval_step(ts: TrainState, batch):
         inputs, labels, mask = batch
@@ -193,9 +205,57 @@ def make_predict(
         >>> jn.make_predict(model)(params, state, np.ones((5, 3), np.float32)).shape
         (5, 2)
     """
-    mixed = get_policy(precision)
+    mixed = get_policy(precision, where="make_predict")
 
     def predict(params, state, inputs):
         return model.apply(params, state, mixed.cast_inputs(inputs), key=None, train=False)[0]
 
     return xla_options.TunedJit(predict, compiler_options)
+
+
+def evaluate(
+    eval_step: Callable,
+    train_state: TrainState,
+    data: ArrayDataset,
+    batch_size: int = 256,
+    mesh: distributed.MeshLike | None = None,
+) -> dict[str, float]:
+    """Mean loss and metrics over every example of ``data`` exactly once.
+
+    With ``mesh`` (the one the eval step was made with) each batch is split over its
+    devices: the batch size is rounded up to a multiple of them, the last batch padded
+    (an objective's eval step gets the last batch unpadded, so it must divide them).
+
+    Args:
+      eval_step: from :func:`jaxnets.make_eval_step`.
+      train_state: the state to evaluate.
+      data: the examples.
+      batch_size: examples per evaluation batch.
+      mesh: the mesh or plan the eval step was made with.
+
+    Returns:
+      The means by name (``loss`` and the metrics).
+    """
+    count("evaluate", "batch_size", batch_size)
+    if not isinstance(data, ArrayDataset):
+        raise TypeError(
+            f"evaluate: data must be a jaxnets.data.ArrayDataset(inputs, labels), got a "
+            f"{type(data).__name__}"
+        )
+    totals: dict[str, float] = {}
+    size = batch_size if mesh is None else distributed.eval_batch_size(batch_size, mesh)
+    source: Iterator[tuple[np.ndarray, ...]]
+    if isinstance(eval_step, EvalStep) and not eval_step.masked:
+        source = batches(data, size, shuffle=False, drop_remainder=False)
+    else:
+        source = eval_batches(data, size)
+    if mesh is None:
+        stream = prefetch_to_device(source)
+    else:
+        stream = distributed.prefetch(source, mesh, per_process=False)
+    for batch in stream:
+        for name, value in eval_step(train_state, batch).items():
+            totals[name] = totals.get(name, 0.0) + value
+    totals = {k: float(v) for k, v in totals.items()}
+    examples = totals.pop("count")
+    return {name: value / examples for name, value in totals.items()}

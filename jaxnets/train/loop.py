@@ -3,30 +3,34 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import NamedTuple
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple, cast
 
 import jax
-import numpy as np
 import optax
-from tqdm.auto import tqdm
 
-from jaxnets import distributed
+from jaxnets import distributed, losses
 from jaxnets.core import Layer
-from jaxnets.data.dataset import (
-    ArrayDataset,
-    batches,
-    eval_batches,
-    prefetch_to_device,
-    steps_per_epoch,
-)
+from jaxnets.data.dataset import ArrayDataset, batches, prefetch_to_device, steps_per_epoch
 from jaxnets.optim import learning_rate
-from jaxnets.train.callbacks import Callback, Checkpointing, History, Run
-from jaxnets.train.checkpoint import CheckpointManager
-from jaxnets.train.eval_step import EvalStep, make_eval_step
-from jaxnets.train.objective import MetricFn
+from jaxnets.train.callbacks import Callback, Checkpointing, EarlyStopping, History, Run
+from jaxnets.train.checkpoint import CheckpointError, CheckpointManager, restore_checkpoint
+from jaxnets.train.eval_step import evaluate, make_eval_step
+from jaxnets.train.fit_checks import (
+    HOOKS,
+    check_dataset,
+    check_finite_inputs,
+    check_fit_arguments,
+    check_labels,
+    check_monitor,
+    history_keys,
+    model_outputs,
+)
+from jaxnets.train.objective import MetricFn, default_metrics, is_objective
 from jaxnets.train.precision import Policy
 from jaxnets.train.precision import policy as get_policy
+from jaxnets.train.progress import Progress
 from jaxnets.train.state import TrainState, create_train_state
 from jaxnets.train.step import LossLike, make_train_step
 
@@ -38,48 +42,6 @@ class FitResult(NamedTuple):
     history: History
 
 
-def evaluate(
-    eval_step: Callable,
-    train_state: TrainState,
-    data: ArrayDataset,
-    batch_size: int = 256,
-    mesh: distributed.MeshLike | None = None,
-) -> dict[str, float]:
-    """Mean loss and metrics over every example of ``data`` exactly once.
-
-    With ``mesh`` (the one the eval step was made with) each batch is split over its
-    devices: the batch size is rounded up to a multiple of them, the last batch padded
-    (an objective's eval step gets the last batch unpadded, so it must divide them).
-
-    Args:
-      eval_step: from :func:`jaxnets.make_eval_step`.
-      train_state: the state to evaluate.
-      data: the examples.
-      batch_size: examples per evaluation batch.
-      mesh: the mesh or plan the eval step was made with.
-
-    Returns:
-      The means by name (``loss`` and the metrics).
-    """
-    totals: dict[str, float] = {}
-    size = batch_size if mesh is None else distributed.eval_batch_size(batch_size, mesh)
-    source: Iterator[tuple[np.ndarray, ...]]
-    if isinstance(eval_step, EvalStep) and not eval_step.masked:
-        source = batches(data, size, shuffle=False, drop_remainder=False)
-    else:
-        source = eval_batches(data, size)
-    if mesh is None:
-        stream = prefetch_to_device(source)
-    else:
-        stream = distributed.prefetch(source, mesh, per_process=False)
-    for batch in stream:
-        for name, value in eval_step(train_state, batch).items():
-            totals[name] = totals.get(name, 0.0) + value
-    totals = {k: float(v) for k, v in totals.items()}
-    count = totals.pop("count")
-    return {name: value / count for name, value in totals.items()}
-
-
 def build_steps(
     model: Layer | Mapping[str, Layer],
     loss: LossLike,
@@ -89,6 +51,7 @@ def build_steps(
     precision: str | Policy | None = None,
     with_eval: bool = True,
     mesh: distributed.MeshLike | None = None,
+    where: str = "build_steps",
 ) -> tuple[Callable, Callable | None]:
     """The jitted train step and (if ``with_eval``) eval step that :func:`fit` uses.
 
@@ -102,6 +65,7 @@ def build_steps(
       precision: the compute precision, a name or a :class:`~jaxnets.train.precision.Policy`.
       with_eval: also build the eval step (for ``val_data``).
       mesh: the mesh or plan both steps split the batch over (None: one device).
+      where: the function named in the errors (``fit`` passes its name).
 
     Returns:
       ``(train_step, eval_step)``; ``eval_step`` is None without ``with_eval``.
@@ -112,9 +76,10 @@ def build_steps(
     if not with_eval:
         return train_step, None
     if isinstance(loss, Sequence) and not isinstance(loss, str):
+        what = "val_data=" if where == "fit" else "with_eval=True"
         raise ValueError(
-            "fit: val_data= is not evaluated for (part, objective) pairs, which have no "
-            "single inference-mode loss; evaluate the parts in a callback instead"
+            f"{where}: {what} is not evaluated for (part, objective) pairs, which have no "
+            f"single inference-mode loss; evaluate the parts in a callback instead"
         )
     # with a dict of models the loss is an objective (make_train_step checked), which
     # needs no model
@@ -126,10 +91,17 @@ def build_steps(
 
 def _resume(manager: CheckpointManager, ts: TrainState, run: Run) -> TrainState:
     """Restore the newest checkpoint into ``ts`` and ``run``; unchanged if there is none."""
-    restored = manager.restore(ts)
-    if restored is None:
+    path, damaged = manager.scan()
+    if path is None and damaged:
+        raise CheckpointError(
+            f"fit: cannot resume from {manager.directory}: every checkpoint there is "
+            f"damaged ({'; '.join(damaged)}); move them away to start afresh"
+        )
+    for reason in damaged:
+        warnings.warn(f"skipping a damaged checkpoint: {reason}", stacklevel=3)
+    if path is None:
         return ts
-    ts, meta = restored
+    ts, meta = restore_checkpoint(path, ts)
     for name in ("seed", "batch_size", "steps_per_epoch"):
         if meta[name] != getattr(run, name):
             raise ValueError(
@@ -177,6 +149,13 @@ def fit(
     stops the run with a FloatingPointError naming the step, before any checkpoint holds
     it.
 
+    Before anything is compiled or written, the arguments are checked (types and ranges,
+    the callbacks' protocol, that a monitored entry is one the history will hold) and so
+    is the data, on the host: as many labels as inputs, no empty set, labels that fit the
+    model's outputs and a built-in loss (class ids in ``[0, classes)``, binary targets,
+    shapes; in ``train_data`` and ``val_data``), finite ``val_data`` inputs. A
+    non-finite training input shows as the FloatingPointError above.
+
     Args:
       model: the network, or a dict of networks by part (then pass ``train_state``).
       train_data: the training examples, batched ``(inputs, labels)``.
@@ -194,19 +173,31 @@ def fit(
         for classification losses); not with objectives.
       seed: the seed of the shuffle and, without ``train_state``, of the initialisation
         and the run's key.
-      train_state: start from this state instead of a fresh one.
-      progress: show a progress bar.
+      train_state: start from this state instead of a fresh one. Training starts at
+        epoch ``train_state.step // steps_per_epoch``, at that epoch's first batch: a
+        state stopped mid-epoch trains that epoch's first ``step % steps_per_epoch``
+        batches again (its step counter keeps counting). To continue exactly where a
+        run stopped, use ``checkpoint_dir`` with ``resume=True``.
+      progress: show the progress: a bar redrawn in place on a terminal, one line per
+        epoch otherwise (logs, CI); the rate and time left leave out compilation and
+        the evaluations (:mod:`jaxnets.train.progress`).
       eval_batch_size: examples per batch of the validation.
       callbacks: :class:`~jaxnets.train.callbacks.Callback` objects, called in order.
       checkpoint_dir: save the whole train state there at every epoch end (None: no
-        checkpoints), keeping the newest ones and ``best.jnc``.
+        checkpoints), keeping the newest ones and ``best.jnc``. A folder that already
+        holds a run's checkpoints is refused unless ``resume``, so a run never replaces
+        another's.
       resume: continue from the newest checkpoint in ``checkpoint_dir`` (if any) up to
         ``epochs`` epochs in all; on CPU the result is bitwise that of an
-        uninterrupted run. Without ``resume``, a given ``train_state`` trains
+        uninterrupted run. If every checkpoint there is damaged, a CheckpointError
+        (not a fresh start). Without ``resume``, a given ``train_state`` trains
         ``epochs`` more epochs.
       keep_checkpoints: how many step checkpoints to keep, at least 1.
       checkpoint_monitor: the entry of the epoch's record that chooses ``best.jnc``
-        (None: ``val_loss`` with ``val_data``, else ``loss``).
+        (None: ``val_loss`` with ``val_data``, else ``loss``). An entry the history will
+        not hold is a ValueError listing those it will: before training, or with an
+        objective or custom callbacks (whose entries are known only then) at the first
+        epoch end, before anything is saved.
       checkpoint_mode: ``"min"`` or ``"max"``: whether a smaller or larger monitored
         value is better.
       checkpoint_every_steps: also save every this many steps (None: at epoch ends only).
@@ -223,6 +214,13 @@ def fit(
       A :class:`FitResult`: the last train state and the history, a list of per-epoch
       values by name.
 
+    Raises:
+      TypeError: an argument of the wrong type (``optimizer="adam"``, ``epochs=2.5``).
+      ValueError: an argument out of range, data that does not fit the model or loss,
+        a monitor the history will not hold.
+      CheckpointError: ``resume=True`` and every checkpoint is damaged.
+      FloatingPointError: a non-finite training loss.
+
     Example:
         >>> import optax, jaxnets as jn
         >>> data = jn.data.two_spirals(64)
@@ -232,14 +230,33 @@ def fit(
         >>> len(result.history["loss"])
         2
     """
-    train_data.check()
-    if epochs < 0:
-        raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
-    if resume and checkpoint_dir is None:
-        raise ValueError("fit: resume=True needs checkpoint_dir= (where the checkpoints are)")
+    callbacks = check_fit_arguments(
+        model=model,
+        optimizer=optimizer,
+        epochs=epochs,
+        batch_size=batch_size,
+        eval_batch_size=eval_batch_size,
+        seed=seed,
+        train_state=train_state,
+        progress=progress,
+        resume=resume,
+        callbacks=callbacks,
+        metrics=metrics,
+        checkpoint_dir=checkpoint_dir,
+        keep_checkpoints=keep_checkpoints,
+        checkpoint_monitor=checkpoint_monitor,
+        checkpoint_mode=checkpoint_mode,
+        checkpoint_every_steps=checkpoint_every_steps,
+    )
+    train_data = check_dataset("fit", "train_data", train_data)
+    if val_data is not None:
+        val_data = check_dataset("fit", "val_data", val_data)
+        check_finite_inputs("fit", "val_data", val_data.inputs)
     if mesh is not None:
         distributed.check_batch_size(batch_size, mesh)
-    mixed = get_policy(precision, loss_scale)
+    mixed = get_policy(precision, loss_scale, where="fit")
+    pairs = isinstance(loss, Sequence) and not isinstance(loss, str)
+    loss_fn = None if pairs or is_objective(loss) else losses.get(cast(Any, loss), where="fit")
     if train_state is not None:
         ts = train_state
     elif isinstance(model, Mapping):
@@ -253,6 +270,19 @@ def fit(
             (batch_size, *train_data.inputs.shape[1:]), train_data.inputs.dtype
         )
         ts = create_train_state(model, optimizer, input_spec, seed=seed)
+    keys = None
+    if loss_fn is not None and isinstance(model, Layer):
+        outputs = model_outputs(model, ts.params, ts.state, train_data.inputs, batch_size)
+        for name, split in (("train_data", train_data), ("val_data", val_data)):
+            if split is not None:
+                check_labels("fit", name, split.labels, outputs, loss_fn)
+        names = default_metrics(loss_fn) if metrics is None else metrics
+        keys = history_keys(
+            names,
+            with_val=val_data is not None,
+            records_lr=learning_rate(ts.opt_state) is not None,
+            callbacks=callbacks,
+        )
     train_step, eval_step = build_steps(
         model,
         loss,
@@ -261,43 +291,57 @@ def fit(
         precision=mixed,
         with_eval=val_data is not None,
         mesh=mesh,
+        where="fit",
     )
     n_steps = steps_per_epoch(train_data, batch_size)
     if n_steps == 0:
         raise ValueError(
             f"fit: batch_size {batch_size} exceeds the {len(train_data)} training examples"
         )
+    monitor = checkpoint_monitor or ("val_loss" if val_data is not None else "loss")
+    if keys is not None:
+        if checkpoint_dir is not None:
+            check_monitor("fit", "checkpoint_monitor", monitor, keys)
+        for i, cb in enumerate(callbacks):
+            if isinstance(cb, EarlyStopping):
+                check_monitor("fit", f"callbacks[{i}] (EarlyStopping) monitor", cb.monitor, keys)
     run = Run(ts, epochs, n_steps, seed, batch_size, checkpoint_dir=checkpoint_dir)
     run.step = int(ts.step)
     run.epoch = run.step // n_steps
-    callbacks = list(callbacks)
     if checkpoint_dir is not None:
-        monitor = checkpoint_monitor or ("val_loss" if val_data is not None else "loss")
         manager = CheckpointManager(
             checkpoint_dir, keep=keep_checkpoints, monitor=monitor, mode=checkpoint_mode
         )
         if resume:
             ts = _resume(manager, ts, run)
+        elif manager.steps():
+            raise ValueError(
+                f"fit: checkpoint_dir {manager.directory} already holds the checkpoints of "
+                f"a run (steps {manager.steps()}); pass resume=True to continue it, or "
+                f"another checkpoint_dir (a fresh run would replace them)"
+            )
         callbacks.append(Checkpointing(manager, every_steps=checkpoint_every_steps))
     if not resume:
         run.epochs = run.epoch + epochs
     run.train_state = ts
     remaining = max(0, (run.epochs - run.epoch) * n_steps - run.batch)
-    bar = tqdm(total=remaining, disable=not progress, dynamic_ncols=True, unit="step")
+    bar = Progress(remaining, enabled=progress)
+    hooks = [[getattr(cb, h, None) for h in HOOKS] for cb in callbacks]
     try:
-        for cb in callbacks:
-            cb.on_train_begin(run)
+        for begin, *_ in hooks:
+            if begin is not None:
+                begin(run)
         while run.epoch < run.epochs and not run.stop_training:
             start = time.perf_counter()
-            bar.set_description(f"epoch {run.epoch + 1}/{run.epochs}")
+            bar.start_epoch(run.epoch + 1, run.epochs, n_steps - run.batch)
             data = batches(train_data, batch_size, seed=seed, epoch=run.epoch, start=run.batch)
             stream = prefetch_to_device(data) if mesh is None else distributed.prefetch(data, mesh)
             for batch in stream:
                 ts, m = train_step(ts, batch)
                 run.train_state, run.step, run.batch = ts, run.step + 1, run.batch + 1
                 run.pending.append(m)
-                bar.update(1)
-                stops = [cb.on_step_end(run, m) for cb in callbacks]
+                bar.step()
+                stops = [step_end(run, m) for _, step_end, _, _ in hooks if step_end]
                 if any(stops):
                     run.stop_training = True
                     break
@@ -314,13 +358,14 @@ def fit(
             if lr is not None:
                 record["lr"] = float(lr)
             record["epoch_time"] = time.perf_counter() - start
-            stops = [cb.on_epoch_end(run, record) for cb in callbacks]
+            stops = [epoch_end(run, record) for _, _, epoch_end, _ in hooks if epoch_end]
             run.stop_training = run.stop_training or any(stops)
             for k, v in record.items():
                 run.history.setdefault(k, []).append(v)
-            bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "epoch_time"})
+            bar.end_epoch(record)
     finally:
         bar.close()
-        for cb in callbacks:
-            cb.on_train_end(run)
+        for *_, end in hooks:
+            if end is not None:
+                end(run)
     return FitResult(ts, run.history)

@@ -23,6 +23,7 @@ import optax
 
 from jaxnets import losses
 from jaxnets.core import Layer
+from jaxnets.core.arguments import flag, received
 from jaxnets.train.precision import Policy
 
 MetricFn = Callable[[jax.Array, jax.Array], jax.Array]
@@ -88,11 +89,16 @@ def supervised(
         >>> loss.shape, sorted(metrics)
         ((), ['accuracy', 'loss'])
     """
-    loss_fn = losses.get(loss)
+    if not isinstance(model, Layer):
+        raise TypeError(f"supervised: model must be a jaxnets Layer, got {received(model)}")
+    loss_fn = losses.get(loss, where="supervised")
+    check_metrics("supervised", metrics)
     metric_fns = dict(default_metrics(loss_fn) if metrics is None else metrics)
     cast = (lambda x: x) if precision is None else precision.cast_inputs
+    where = f"supervised({model.kind}, {loss_fn.__name__})"
 
     def objective(params, state, batch, *, key, train):
+        flag(where, "train", train)
         inputs, labels = _pair(batch)
         outputs, new_state = model.apply(params, state, cast(inputs), key=key, train=train)
         value = jnp.mean(loss_fn(outputs, labels))
@@ -101,7 +107,7 @@ def supervised(
             out[name] = jnp.mean(fn(outputs, labels))
         return value, (new_state, out)
 
-    objective.__qualname__ = objective.__name__ = f"supervised({model.kind}, {loss_fn.__name__})"
+    objective.__qualname__ = objective.__name__ = where
     return objective
 
 
@@ -206,12 +212,14 @@ def make_updates(
                 f"{getattr(loss, '__name__', loss)!r})"
             )
         return [Update(loss, optimizer)]
+    loss_fn = losses.get(loss, where=where)
     if not isinstance(model, Layer):
         raise TypeError(
             f"{where}: a per-example loss needs model= to be a jaxnets Layer, got "
             f"{type(model).__name__}; for several models pass (part, objective) pairs"
         )
-    return [Update(supervised(model, loss, metrics=metrics, precision=precision), optimizer)]
+    check_metrics(where, metrics)
+    return [Update(supervised(model, loss_fn, metrics=metrics, precision=precision), optimizer)]
 
 
 def _part_updates(model, pairs, optimizers, metrics, where) -> list[Update]:
@@ -252,7 +260,7 @@ def _part_updates(model, pairs, optimizers, metrics, where) -> list[Update]:
 
 def check_optimizer(optimizer: Any, where: str, what: str = "optimizer") -> Any:
     """``optimizer`` if it is an optax optimizer (``init`` and ``update`` functions), else
-    a TypeError naming ``where`` and ``what``.
+    a TypeError naming ``where`` and ``what`` (and the fix, for a name or a factory).
 
     Args:
       optimizer: the value to check.
@@ -262,14 +270,50 @@ def check_optimizer(optimizer: Any, where: str, what: str = "optimizer") -> Any:
     Returns:
       ``optimizer`` itself.
     """
-    if not (
-        callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))
-    ):
-        raise TypeError(
-            f"{where}: {what} should be an optax GradientTransformation such as "
-            f"optax.adam(1e-3), got {optimizer!r:.80}"
+    if callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None)):
+        return optimizer
+    hint = ""
+    if isinstance(optimizer, str):
+        hint = (
+            f"; build one from a name with jaxnets.optim.make_optimizer({optimizer!r}, "
+            f"learning_rate)"
         )
-    return optimizer
+    elif callable(optimizer):
+        name = getattr(optimizer, "__name__", type(optimizer).__name__)
+        package = (getattr(optimizer, "__module__", None) or "").split(".")[0]
+        full = f"{package}.{name}" if package else name
+        hint = f"; {full} makes one: call it, e.g. {full}(1e-3)"
+    raise TypeError(
+        f"{where}: {what} must be an optax GradientTransformation such as "
+        f"optax.adam(1e-3), got {received(optimizer)}{hint}"
+    )
+
+
+def check_metrics(where: str, metrics: Any) -> None:
+    """``metrics`` must be None or a dict of per-example ``metric(outputs, labels)`` by name.
+
+    Args:
+      where: the function named in the error.
+      metrics: the value to check.
+
+    Raises:
+      TypeError: not a dict, a name that is not a string, or a metric that is not callable.
+    """
+    if metrics is None:
+        return
+    if not isinstance(metrics, Mapping):
+        raise TypeError(
+            f"{where}: metrics must be a dict of metric(outputs, labels) functions by name, "
+            f"such as {{'accuracy': jn.losses.correct}}, got {received(metrics)}"
+        )
+    for name, fn in metrics.items():
+        if not isinstance(name, str):
+            raise TypeError(f"{where}: metrics' names must be strings, got {received(name)}")
+        if not callable(fn):
+            raise TypeError(
+                f"{where}: metrics[{name!r}] must be a function metric(outputs, labels), got "
+                f"{received(fn)}"
+            )
 
 
 def check_output(name: str, out: Any, state: Any) -> tuple[jax.Array, Any, dict]:

@@ -19,10 +19,14 @@ Example:
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from jaxnets.core.arguments import received
 
 PRECISIONS = ("float32", "bfloat16", "float16")
 
@@ -49,23 +53,42 @@ class Policy(NamedTuple):
         return jax.tree.map(cast, inputs)
 
 
-def policy(precision: str | Policy | None = None, loss_scale: float | None = None) -> Policy:
+def policy(
+    precision: str | Policy | None = None,
+    loss_scale: float | None = None,
+    *,
+    where: str = "policy",
+) -> Policy:
     """A :class:`Policy` from a name in :data:`PRECISIONS`.
 
     Args:
       precision: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (None: float32), or a
         :class:`Policy`, returned as it is (``loss_scale`` is then ignored).
-      loss_scale: the loss scale, > 0 (None: 2**15 for float16, else 1, meaning none).
+      loss_scale: the loss scale, a finite number > 0 (None: 2**15 for float16, else 1,
+        meaning none).
+      where: the function named in the errors.
 
     Returns:
       The :class:`Policy`.
+
+    Raises:
+      TypeError: a precision that is not a string, or a loss scale that is not a number.
+      ValueError: an unknown precision, or a loss scale that is not finite and > 0.
     """
     if isinstance(precision, Policy):
         return precision
-    name = precision or "float32"
+    name = "float32" if precision is None else precision
+    listed = ", ".join(repr(p) for p in PRECISIONS)
+    if not isinstance(name, str):
+        raise TypeError(
+            f"{where}: precision must be one of {listed} or a Policy, got {received(precision)}"
+        )
     if name not in PRECISIONS:
-        raise ValueError(f"unknown precision {name!r}; expected one of {list(PRECISIONS)}")
-    scale = loss_scale if loss_scale is not None else (2.0**15 if name == "float16" else 1.0)
-    if scale <= 0:
-        raise ValueError(f"loss_scale must be > 0, got {scale}")
-    return Policy(name, float(scale))
+        raise ValueError(f"{where}: unknown precision {name!r}; precision must be one of {listed}")
+    if loss_scale is None:
+        return Policy(name, 2.0**15 if name == "float16" else 1.0)
+    if isinstance(loss_scale, bool) or not isinstance(loss_scale, numbers.Real):
+        raise TypeError(f"{where}: loss_scale must be a number > 0, got {received(loss_scale)}")
+    if not (math.isfinite(loss_scale) and loss_scale > 0):
+        raise ValueError(f"{where}: loss_scale must be > 0 and finite, got {loss_scale!r}")
+    return Policy(name, float(loss_scale))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import zlib
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -12,6 +13,7 @@ import optax
 from jax.tree_util import GetAttrKey
 
 from jaxnets.core import Layer, SpecLike, init_model
+from jaxnets.core.arguments import received
 from jaxnets.train.objective import check_optimizer
 
 _WHERE = "create_train_state"
@@ -176,6 +178,8 @@ def create_train_state(
         >>> sorted(ts.params), ts.params["b"]["kernel"].shape
         (['a', 'b'], (2, 1))
     """
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{_WHERE}: seed must be an int, got {received(seed)}")
     init_key, run_key = jax.random.split(jax.random.key(seed))
     if not isinstance(model, Mapping):
         _, params, state = init_model(model, init_key, input_spec)

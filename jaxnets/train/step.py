@@ -12,6 +12,7 @@ import optax
 from jaxnets import _impl, distributed
 from jaxnets._impl import xla_options
 from jaxnets.core import Layer
+from jaxnets.core.arguments import flag
 from jaxnets.train.objective import MetricFn, Objective, Update, make_updates
 from jaxnets.train.precision import Policy
 from jaxnets.train.precision import policy as get_policy
@@ -105,7 +106,8 @@ def make_train_step(
         >>> sorted(m), int(ts.step)
         (['accuracy', 'loss'], 1)
     """
-    mixed = get_policy(precision)
+    mixed = get_policy(precision, where="make_train_step")
+    flag("make_train_step", "donate", donate)
     updates = make_updates(model, loss, optimizer, metrics=metrics, precision=mixed)
     placement = None if mesh is None else distributed.as_plan(mesh)
     return TrainStep(
@@ -136,7 +138,7 @@ class TrainStep:
         uses_key: whether the objectives use the key (None before the first call).
         implementations: the layers' implementations in the objectives, as
             ``jaxnets._impl.Choice`` records (op, implementation, declarations), from the
-            trace that chose the options (None before the first call).
+            trace of the compiled step, derivatives included (None before the first call).
     """
 
     def __init__(
@@ -211,10 +213,9 @@ class TrainStep:
         return leaves
 
     def _setup(self, ts: TrainState, batch, tree: tuple, treedef) -> None:
-        """From one trace of the objectives (not of the optimizers, so that RMSprop's
-        ``rsqrt`` does not count as normalisation): whether they use the key, and the
-        XLA options."""
-        platform = _impl.single_platform(tree) or _impl.default_platform()
+        """From one trace of the objectives (not of the optimizers: only what the layers'
+        implementations declare counts): whether they use the key, and the XLA options."""
+        platform = xla_options.platform_for(tree)
         with _impl.on_platform(platform), _impl.record_choices() as choices:
             jaxpr = _trace_objectives(self.updates, ts.params, ts.state, batch)
         uses_key = _key_reaches_outputs(jaxpr)
@@ -227,7 +228,9 @@ class TrainStep:
         def train_step(leaves, batch, key=None, step=None):
             if not all(isinstance(leaf, jax.Array) for leaf in leaves):  # at trace time
                 raise _mismatch(specs, treedef.unflatten(leaves), _DOES_NOT_FIT)
-            *carry, out = update(*treedef.unflatten(leaves), batch, key, step)
+            with _impl.record_choices() as traced:
+                *carry, out = update(*treedef.unflatten(leaves), batch, key, step)
+            self.implementations = list(traced)  # those of the program compiled
             new_leaves, new_treedef = jax.tree.flatten(tuple(carry))
             if new_treedef != treedef:
                 raise _mismatch(specs, carry, "train step: one step changed the state's structure")
@@ -251,7 +254,6 @@ class TrainStep:
         )
         self._treedef, self._specs = treedef, specs
         self.uses_key, self.compiler_options = uses_key, dict(options)
-        self.implementations = choices
 
     def lower(self, ts: TrainState, batch) -> LoweredTrainStep:
         """Lower for these arguments; ``.compile()`` gives a step with the same calling
