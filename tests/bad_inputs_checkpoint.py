@@ -196,7 +196,7 @@ CASES = [
         AREA,
         "fit checkpoint_monitor not in history",
         _fit(
-            checkpoint_dir="unused-never-created",
+            checkpoint_dir=os.path.join(_folder(), "never-created"),
             checkpoint_monitor="val_acc",
             val_data=jn.data.xor(2),
         ),
@@ -213,21 +213,21 @@ CASES = [
     Bad(
         AREA,
         "fit checkpoint_mode unknown",
-        _fit(checkpoint_dir="unused", checkpoint_mode="low"),
+        _fit(checkpoint_dir=os.path.join(_folder(), "unused"), checkpoint_mode="low"),
         ValueError,
         ("checkpoint_mode", "'low'", "'min'"),
     ),
     Bad(
         AREA,
         "fit keep_checkpoints zero",
-        _fit(checkpoint_dir="unused", keep_checkpoints=0),
+        _fit(checkpoint_dir=os.path.join(_folder(), "unused"), keep_checkpoints=0),
         ValueError,
         ("keep_checkpoints", "0", "positive int"),
     ),
     Bad(
         AREA,
         "fit checkpoint_every_steps zero",
-        _fit(checkpoint_dir="unused", checkpoint_every_steps=0),
+        _fit(checkpoint_dir=os.path.join(_folder(), "unused"), checkpoint_every_steps=0),
         ValueError,
         ("checkpoint_every_steps", "0"),
     ),
