@@ -9,7 +9,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxnets.core import Layer
+from jaxnets.core import Layer, children
 from jaxnets.core.arguments import count, number
 
 
@@ -24,12 +24,7 @@ def check_layer(where: str, what: str, value: Any) -> Layer:
     Returns:
       ``value``.
     """
-    if not isinstance(value, Layer):
-        raise TypeError(
-            f"{where}: {what} must be a jaxnets Layer (e.g. jaxnets.models.mlp_generator()), "
-            f"got {value!r:.60} (a {type(value).__name__})"
-        )
-    return value
+    return children.check_layer(where, what, value)
 
 
 def check_key(where: str, key: Any) -> Any:
