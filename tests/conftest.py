@@ -1,4 +1,8 @@
-"""Strict test settings: rank promotion raises; a ``key`` fixture."""
+"""Strict test settings: rank promotion raises; a ``key`` fixture; Keras on JAX."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import jax
 import pytest

@@ -21,6 +21,8 @@ import numbers
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 
 def received(value: Any) -> str:
     """How a received value is shown in a message: its repr (cut at 60 characters), and its
@@ -127,7 +129,7 @@ def flag(where: str, name: str, value: Any) -> bool:
     Raises:
       TypeError: ``value`` is not a bool.
     """
-    if type(value).__name__ == "bool_" or isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise TypeError(f"{where}: {name} must be True or False, got {received(value)}")
 

@@ -198,11 +198,8 @@ def _paths(tree: Any) -> list[str]:
     return [path_str(p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
 
 
-def _spec_of(x: Any) -> Any:
-    """The spec of an apply input (None when a leaf has no shape and dtype)."""
-    leaves, treedef = jax.tree.flatten(x)
-    if not all(hasattr(a, "shape") and hasattr(a, "dtype") for a in leaves):
-        return None
+def _spec_of(leaves: list[Any], treedef: Any) -> Any:
+    """The spec of an apply input, from its flattened leaves."""
     specs = [jax.ShapeDtypeStruct(tuple(a.shape), a.dtype) for a in leaves]
     return jax.tree.unflatten(treedef, specs)
 
@@ -224,7 +221,7 @@ def _mismatch(where: str, init: Any, spec: Any, params: Any, state: Any) -> str 
     for what, given, expected in (("params", params, exp_params), ("state", state, exp_state)):
         have, want = _paths(given), set(_paths(expected))
         extra = [p for p in have if p not in want]
-        missing = sorted(want - set(have))
+        missing = sorted(want.difference(have))
         if extra:
             hint = f"; it lacks {_listed(missing)} (misspelt?)" if missing else ""
             return (
@@ -257,15 +254,14 @@ def check_structure(where: str, init: Any, params: Any, state: Any, x: Any) -> N
     Raises:
       LayerError: naming the unexpected or missing entries.
     """
-    spec = _spec_of(x)
-    if spec is None:
+    leaves, treedef = jax.tree.flatten(x)
+    if not all(hasattr(a, "shape") and hasattr(a, "dtype") for a in leaves):
         return
-    leaves, spec_def = jax.tree.flatten(spec)
     try:
         cache_key: Any = (
             init,
-            spec_def,
-            tuple((s.shape, s.dtype) for s in leaves),
+            treedef,
+            tuple((tuple(a.shape), a.dtype) for a in leaves),
             jax.tree.structure(params),
             jax.tree.structure(state),
             where,
@@ -276,7 +272,7 @@ def check_structure(where: str, init: Any, params: Any, state: Any, x: Any) -> N
     if cache_key is not None and cache_key in _CACHE:
         message = _CACHE[cache_key]
     else:
-        message = _mismatch(where, init, spec, params, state)
+        message = _mismatch(where, init, _spec_of(leaves, treedef), params, state)
         if cache_key is not None:
             if len(_CACHE) >= _CACHE_SIZE:
                 _CACHE.clear()

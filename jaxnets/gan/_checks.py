@@ -1,30 +1,14 @@
-"""Argument checks of the GAN helpers: networks, keys, ranges and the common numbers."""
+"""Argument checks of the GAN helpers: keys, ranges and the common numbers."""
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
 
 import jax
 import numpy as np
 
-from jaxnets.core import Layer, children
 from jaxnets.core.arguments import count, number
-
-
-def check_layer(where: str, what: str, value: Any) -> Layer:
-    """Raise a TypeError unless ``value`` is a :class:`jaxnets.Layer`.
-
-    Args:
-      where: the function, the start of the message.
-      what: the argument's name ("generator").
-      value: what came.
-
-    Returns:
-      ``value``.
-    """
-    return children.check_layer(where, what, value)
 
 
 def check_key(where: str, key: Any) -> Any:
@@ -49,7 +33,8 @@ def check_key(where: str, key: Any) -> Any:
 
 
 def check_range(where: str, name: str, value_range: Any) -> tuple[float, float]:
-    """A ``(low, high)`` pair of finite numbers with ``low < high``.
+    """A ``(low, high)`` pair of finite numbers with ``low < high`` (``number`` refuses
+    non-finite ones).
 
     Args:
       where: the function, the start of the message.
@@ -62,7 +47,7 @@ def check_range(where: str, name: str, value_range: Any) -> tuple[float, float]:
     if not isinstance(value_range, (tuple, list)) or len(value_range) != 2:
         raise TypeError(f"{where}: {name} must be a pair (low, high), got {value_range!r}")
     low, high = (number(where, name, v) for v in value_range)
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+    if not low < high:
         raise ValueError(
             f"{where}: {name} must be (low, high) with low < high, got {tuple(value_range)}"
         )

@@ -52,7 +52,8 @@ import optax
 
 from jaxnets.core import Layer
 from jaxnets.core.arguments import count, flag
-from jaxnets.gan._checks import check_key, check_layer, check_training
+from jaxnets.core.children import check_layer
+from jaxnets.gan._checks import check_key, check_training
 
 Array = jax.Array
 Objective = Callable[..., tuple[Array, tuple[Any, dict[str, Array]]]]
@@ -90,7 +91,7 @@ def noise(key: Array, n: int, latent_dim: int) -> Array:
     return jax.random.normal(key, (n, latent_dim), jnp.float32)
 
 
-def _check_key(where: str, key: Array | None) -> Array:
+def _require_key(where: str, key: Array | None) -> Array:
     if key is None:
         raise ValueError(
             f"{where}: needs a PRNG key to draw the noise z, got key=None (the train step "
@@ -149,7 +150,7 @@ def _inputs(where: str, params: Any, state: Any, batch: Any, key: Any) -> tuple:
     """An objective's arguments taken apart and checked: the key, ``(G, D)`` params,
     ``(G, D)`` state and ``(images, labels)``."""
     return (
-        _check_key(where, key),
+        _require_key(where, key),
         _parts(where, params, "params"),
         _parts(where, state, "state"),
         _images_labels(where, batch),

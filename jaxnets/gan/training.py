@@ -20,8 +20,9 @@ import optax
 
 from jaxnets.core import Layer
 from jaxnets.core.arguments import count, flag
+from jaxnets.core.children import check_layer
 from jaxnets.data.dataset import ArrayDataset
-from jaxnets.gan._checks import check_layer, check_training
+from jaxnets.gan._checks import check_training
 from jaxnets.gan.objectives import discriminator_objective, generator_objective, noise
 from jaxnets.train.callbacks import Callback, Run
 from jaxnets.train.loop import FitResult, fit

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 
 from jaxnets.activations import check_name, resolve
 from jaxnets.core.arguments import flag
@@ -80,7 +81,7 @@ def optional_flag(where: str, name: str, value: Any) -> bool | None:
     """
     if value is None:
         return None
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise TypeError(f"{where}: {name} must be True, False or None, got {value!r}")
 

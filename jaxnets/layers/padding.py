@@ -37,7 +37,7 @@ def _is_int(v) -> TypeGuard[int]:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
-def received(value: Any) -> str:
+def _shown(value: Any) -> str:
     return f"{value!r} (a {type(value).__name__})" if isinstance(value, bool) else repr(value)
 
 
@@ -63,7 +63,7 @@ def spatial_tuple(kind: str, what: str, value, ndim: int, minimum: int = 1) -> t
     values = (value,) * ndim if _is_int(value) else value
     expected = f"an int or a tuple of {ndim} ints (one per spatial axis)"
     if not isinstance(values, (tuple, list)) or not all(_is_int(v) for v in values):
-        raise TypeError(f"{kind}: {what} must be {expected}, got {received(value)}")
+        raise TypeError(f"{kind}: {what} must be {expected}, got {_shown(value)}")
     if len(values) != ndim:
         raise ValueError(f"{kind}: {what} must be {expected}, got {value!r}")
     if any(v < minimum for v in values):
@@ -92,7 +92,7 @@ def window_rank(kind: str, what: str, value) -> int:
     if isinstance(value, (tuple, list)) and len(value) in (1, 2, 3):
         return len(value)
     message = (
-        f"{kind}: {what} must be an int (2-D) or a tuple of 1, 2 or 3 ints, got {received(value)}"
+        f"{kind}: {what} must be an int (2-D) or a tuple of 1, 2 or 3 ints, got {_shown(value)}"
     )
     if isinstance(value, (tuple, list)):
         raise ValueError(message)
@@ -144,7 +144,7 @@ def normalize_padding(kind: str, padding: PaddingLike, ndim: int, allow_causal: 
         return tuple((int(lo), int(hi)) for lo, hi in padding)
     message = (
         f"{kind}: padding must be 'SAME', 'VALID', an int, {ndim} ints or {ndim} (lo, hi) "
-        f"pairs, got {received(padding)}"
+        f"pairs, got {_shown(padding)}"
     )
     if not isinstance(padding, (tuple, list)) or not all(
         _is_int(q) for p in padding for q in (p if isinstance(p, (tuple, list)) else (p,))
@@ -333,7 +333,7 @@ def ZeroPadding(padding: int | Sequence[int] | Sequence[tuple[int, int]], name=N
     else:
         message = (
             f"{kind}: padding must be an int, or one int or (lo, hi) pair per spatial axis "
-            f"(1 to 3 of them), got {received(padding)}"
+            f"(1 to 3 of them), got {_shown(padding)}"
         )
         raise (ValueError if isinstance(padding, (str, tuple, list)) else TypeError)(message)
 
