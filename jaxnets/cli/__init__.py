@@ -1,4 +1,5 @@
-"""The ``jaxnets`` command (also ``python -m jaxnets``): train, evaluate, summary, demo."""
+"""The ``jaxnets`` command (also ``python -m jaxnets``): train, evaluate, summary, demo,
+export, predict."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from collections.abc import Callable, Sequence
 from jaxnets.cli.demo_command import cmd_demo
 from jaxnets.cli.errors import RunError, UsageError, fail
 from jaxnets.cli.evaluate import cmd_evaluate
+from jaxnets.cli.export_command import cmd_export
 from jaxnets.cli.options import RESUME_KEYS, RESUME_MAY_CHANGE, TRAIN_DEFAULTS
 from jaxnets.cli.parser import build_parser
+from jaxnets.cli.predict_command import cmd_predict
 from jaxnets.cli.prepare import prepare
 from jaxnets.cli.registry import (
     DATASETS,
@@ -32,6 +35,8 @@ __all__ = [
     "build_parser",
     "cmd_demo",
     "cmd_evaluate",
+    "cmd_export",
+    "cmd_predict",
     "cmd_summary",
     "cmd_train",
     "load_dataset",
@@ -46,6 +51,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "evaluate": cmd_evaluate,
     "summary": cmd_summary,
     "demo": cmd_demo,
+    "export": cmd_export,
+    "predict": cmd_predict,
 }
 
 #: The commands that train or evaluate, and so may restart for the huge-page tunable.

@@ -284,12 +284,67 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 
+def _add_export(commands: argparse._SubParsersAction) -> None:
+    """The ``export`` command and its options."""
+    from jaxnets.cli.export_command import batch_option
+
+    export = commands.add_parser(
+        "export",
+        help="export a trained run for inference (jax.export, one file)",
+        formatter_class=Formatter,
+        description="Rebuild a run's model from its config.json, restore its checkpoint and "
+        "write its inference, parameters included, as one jax.export file that jaxnets "
+        "predict (or jaxnets.export.load) runs without the model's code.",
+    )
+    export.add_argument("run", metavar="RUN", help="the --out folder of jaxnets train")
+    export.add_argument("--out", required=True, help="the file to write, e.g. model.jaxexport")
+    export.add_argument(
+        "--checkpoint",
+        default="best",
+        help="'best' (default), 'latest', or the path of a checkpoint file",
+    )
+    export.add_argument(
+        "--precision",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="compute dtype of the export (default float32); outputs are float32",
+    )
+    export.add_argument(
+        "--batch",
+        type=batch_option,
+        default="dynamic",
+        help="'dynamic' (default: any batch size) or the one batch size N it takes",
+    )
+    export.add_argument("--quiet", action="store_true", help="print only errors")
+
+
+def _add_predict(commands: argparse._SubParsersAction) -> None:
+    """The ``predict`` command and its options."""
+    predict = commands.add_parser(
+        "predict",
+        help="classify image files with an export of jaxnets export",
+        formatter_class=Formatter,
+        description="Print one line per image: its path, then its top classes with their "
+        "softmax scores. Images are converted, resized and scaled as the run's were.",
+    )
+    predict.add_argument("model", metavar="MODEL", help="a file of jaxnets export")
+    predict.add_argument(
+        "images", metavar="IMAGES", nargs="+", help="image files (PNG, JPEG) or folders of them"
+    )
+    predict.add_argument(
+        "--top", type=types.positive_int, default=1, help="classes shown per image (default 1)"
+    )
+    predict.add_argument(
+        "--batch-size", type=types.positive_int, default=64, help="images per call (default 64)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the ``jaxnets`` command.
 
     Returns:
       A parser with ``--version`` and the subcommands ``train``, ``evaluate``,
-      ``summary`` and ``demo``; the chosen one is in ``command``.
+      ``summary``, ``demo``, ``export`` and ``predict``; the chosen one is in ``command``.
     """
     parser = Parser(
         prog="jaxnets",
@@ -307,4 +362,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(commands)
     _add_summary(commands)
     _add_demo(commands)
+    _add_export(commands)
+    _add_predict(commands)
     return parser

@@ -16,6 +16,19 @@ if TYPE_CHECKING:
 
 DATASETS = ("digits", "xor", "spirals", "mnist", "fashion_mnist", "cifar10")
 
+_DIGITS = [str(i) for i in range(10)]
+#: The class names of the image data sets, by label (``jaxnets export`` records them).
+# fmt: off
+CLASS_NAMES: dict[str, list[str]] = {
+    "digits": _DIGITS,
+    "mnist": _DIGITS,
+    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                      "Sneaker", "Bag", "Ankle boot"],
+    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                "truck"],
+}
+# fmt: on
+
 
 class Splits(NamedTuple):
     """A data set's parts: ``val`` is None unless the data set has its own validation set."""

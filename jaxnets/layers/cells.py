@@ -16,199 +16,40 @@ Example (a cell's fused weights and an LSTM's two-part carry):
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from jaxnets import _impl
-from jaxnets.core import Params, along_last, layer_error, param
-from jaxnets.core.arguments import count, number
+from jaxnets.core.arguments import count, flag, number
 from jaxnets.layers import _checks
 from jaxnets.layers._checks import initializer, optional_flag, resolve
+from jaxnets.layers.gated_cell import Carry, Cell, check_cell, gated_cell, per_gate
+
+__all__ = ["GRU", "LSTM", "Carry", "Cell", "SimpleRNN", "check_cell"]
 
 Array = jax.Array
-Carry = Any
 Initializer = Callable[..., Array]
 
 _impl.define_op("lstm_sequence", None, layer="LSTM")
 
 
-class Cell(NamedTuple):
-    """One recurrent step, in a form that lets a layer choose where the input product runs.
-
-    Attributes:
-      init: ``init(key, in_features) -> params``.
-      prepare: ``prepare(params, in_features) -> prepared``: checks the params and puts
-        them in the form the two functions below use (run once, outside the time loop).
-      project: ``project(prepared, x) -> xp`` for a whole sequence: the input's
-        contribution to the gates, when the cell computes it before the loop (``fused``),
-        else ``x`` itself.
-      step: ``step(prepared, carry, xp_t) -> (new_carry, y_t)`` for one time step.
-      initial_carry: ``initial_carry(batch_shape, dtype) -> carry`` of zeros.
-      features: the size ``H`` of the output ``y_t``.
-      kind: the display name ("LSTM").
-      op: the registered op (``jaxnets._impl``) whose implementations may run a whole
-        unpadded sequence instead of scanning ``step`` ("lstm_sequence"), or None.
-      impl: the implementation of ``op`` to use: "auto", "reference" (scan ``step``) or
-        a registered name.
-    """
-
-    init: Callable[[Array, int], Params]
-    prepare: Callable[[Params, int], Any]
-    project: Callable[[Any, Array], Array]
-    step: Callable[[Any, Carry, Array], tuple[Carry, Array]]
-    initial_carry: Callable[[tuple[int, ...], Any], Carry]
-    features: int
-    kind: str
-    op: str | None = None
-    impl: str = "auto"
-
-    def __call__(self, params: Params, carry: Carry, x: Array) -> tuple[Carry, Array]:
-        """One step on a raw input ``x`` ``(batch..., in)``: ``(new_carry, y)``."""
-        prepared = self.prepare(params, x.shape[-1])
-        return self.step(prepared, carry, self.project(prepared, x))
-
-
-def _check_cell(kind: str, features, inits: dict, dtype, fused) -> int:
+def _check_cell(kind: str, features, inits: dict, dtype, fused, use_bias) -> int:
     """Check a cell constructor's shared arguments; returns ``features`` as an int."""
     features = count(kind, "features", features)
     for what, init in inits.items():
         initializer(kind, what, init, optional=what != "bias_init")
     _checks.param_dtype(kind, dtype)
     optional_flag(kind, "fused", fused)
+    flag(kind, "use_bias", use_bias)
     return features
-
-
-def check_cell(where: str, what: str, cell) -> Cell:
-    """Raise a TypeError unless ``cell`` is a :class:`Cell` (``LSTM(64)``, not a Layer).
-
-    Args:
-      where: the layer or function, the start of the message.
-      what: the argument's name.
-      cell: what came.
-
-    Returns:
-      ``cell``.
-    """
-    if not isinstance(cell, Cell):
-        raise TypeError(
-            f"{where}: {what} must be a Cell such as LSTM(64), GRU(64) or SimpleRNN(64), got "
-            f"{cell!r:.60} (a {type(cell).__name__})"
-        )
-    return cell
-
-
-def _per_gate(init: Initializer, gates: int) -> Initializer:
-    """Initialise a fused ``(n, gates * H)`` matrix as ``gates`` independent ``(n, H)`` blocks."""
-
-    def fused(key, shape, dtype=jnp.float32):
-        n, total = shape
-        keys = jax.random.split(key, gates)
-        return jnp.concatenate([init(k, (n, total // gates), dtype) for k in keys], axis=1)
-
-    return fused
-
-
-def _zeros_carry(names: tuple[str, ...], features: int):
-    def initial_carry(batch_shape, dtype=jnp.float32):
-        return {n: jnp.zeros((*tuple(batch_shape), features), dtype) for n in names}
-
-    return initial_carry
-
-
-def _gated_cell(
-    kind: str,
-    gates: int,
-    features: int,
-    init: Callable,
-    combine: Callable,
-    carry_names: tuple[str, ...],
-    recurrent_bias: bool,
-    fused: bool | None,
-    op: str | None = None,
-    impl: str = "auto",
-) -> Cell:
-    """A cell whose gate ``k`` gets ``x @ W_k + b_k`` and ``h @ U_k (+ c_k)``, where
-    ``W_k`` is column block ``k`` of ``kernel`` (and so on); ``combine(carry, zx, zh)``
-    turns the two lists of ``gates`` pre-activations into ``(new_carry, y)``.
-
-    ``fused=True``: one product ``x @ kernel`` for all gates and all time steps before the
-    loop, and one ``h @ recurrent_kernel`` per step, sliced per gate (fewest, largest
-    products: good for GPUs and TPUs). ``fused=False``: per step, one product per gate with
-    column blocks cut once before the loop (no slicing of activations inside the loop,
-    which XLA:CPU runs faster: measured in ``benchmarks/bench_lstm.py``). ``None`` picks
-    ``fused`` unless the params live on the CPU. The params are the same either way.
-    """
-    H = features  # noqa: N806
-    width = gates * H
-
-    def use_fused(params) -> bool:
-        return "cpu" not in _impl.platforms_of(params) if fused is None else fused
-
-    def checked(params, in_features):
-        kernel = param(params, "kernel", kind)
-        if kernel.shape != (in_features, width):
-            raise layer_error(
-                kind,
-                f"the input has {in_features} features but the kernel has shape "
-                f"{tuple(kernel.shape)}; expected ({in_features}, {width})",
-            )
-        p = {
-            "kernel": kernel,
-            "recurrent_kernel": param(params, "recurrent_kernel", kind, (H, width)),
-            "bias": param(params, "bias", kind, (width,)),
-        }
-        if recurrent_bias:
-            p["recurrent_bias"] = param(params, "recurrent_bias", kind, (width,))
-        return p
-
-    def prepare(params, in_features):
-        p = checked(params, in_features)
-        if use_fused(p):
-            return p
-        return {name: split_gates(v) for name, v in p.items()}
-
-    def per_gate(prepared) -> bool:
-        return isinstance(prepared["kernel"], list)
-
-    def split_gates(v):
-        # one split (its gradient is one concatenation), not one slice per gate
-        return jnp.split(v, gates, axis=-1) if gates > 1 else [v]
-
-    def project(prepared, x):
-        if per_gate(prepared):
-            return x
-        bias = along_last(prepared["bias"].astype(x.dtype), x.ndim)
-        return jnp.dot(x, prepared["kernel"].astype(x.dtype)) + bias
-
-    def step(prepared, carry, xp):
-        h = carry["h"]
-        dtype = h.dtype
-        if not per_gate(prepared):
-            zh_all = jnp.dot(h, prepared["recurrent_kernel"].astype(dtype))
-            if recurrent_bias:
-                zh_all = zh_all + along_last(prepared["recurrent_bias"].astype(dtype), h.ndim)
-            zx, zh = split_gates(xp), split_gates(zh_all)
-        else:
-            zx, zh = [], []
-            for k in range(gates):
-                b = along_last(prepared["bias"][k].astype(dtype), h.ndim)
-                zx.append(jnp.dot(xp, prepared["kernel"][k].astype(dtype)) + b)
-                z = jnp.dot(h, prepared["recurrent_kernel"][k].astype(dtype))
-                if recurrent_bias:
-                    z = z + along_last(prepared["recurrent_bias"][k].astype(dtype), h.ndim)
-                zh.append(z)
-        return combine(carry, zx, zh)
-
-    initial_carry = _zeros_carry(carry_names, H)
-    return Cell(init, prepare, project, step, initial_carry, H, kind, op, impl)
 
 
 def SimpleRNN(
     features: int,
     *,
     activation: str | Callable = "tanh",
+    use_bias: bool = True,
     kernel_init: Initializer | None = None,
     recurrent_init: Initializer | None = None,
     bias_init: Initializer = jax.nn.initializers.zeros,
@@ -220,6 +61,7 @@ def SimpleRNN(
     Args:
       features: the size ``H`` of the carry and output.
       activation: the nonlinearity, a name ("tanh") or a function.
+      use_bias: learn ``bias`` (False: no bias, as Keras's ``use_bias=False``).
       kernel_init: the input kernel's initialiser (default Glorot uniform).
       recurrent_init: the recurrent kernel's initialiser (default orthogonal).
       bias_init: the bias initialiser (default zeros).
@@ -241,30 +83,45 @@ def SimpleRNN(
     """
     kind = "SimpleRNN"
     inits = {"kernel_init": kernel_init, "recurrent_init": recurrent_init, "bias_init": bias_init}
-    features = _check_cell(kind, features, inits, param_dtype, fused)
+    features = _check_cell(kind, features, inits, param_dtype, fused, use_bias)
     act = resolve(kind, activation)
     kernel_init = kernel_init or jax.nn.initializers.glorot_uniform()
     recurrent_init = recurrent_init or jax.nn.initializers.orthogonal()
 
     def init(key, in_features):
         k1, k2, k3 = jax.random.split(key, 3)
-        return {
+        params = {
             "kernel": kernel_init(k1, (in_features, features), param_dtype),
             "recurrent_kernel": recurrent_init(k2, (features, features), param_dtype),
-            "bias": bias_init(k3, (features,), param_dtype),
         }
+        if use_bias:
+            params["bias"] = bias_init(k3, (features,), param_dtype)
+        return params
 
-    def combine(carry, zx, zh):
+    def combine(carry, zx, zh, late_product):
         h = act(zx[0] + zh[0])
         return {"h": h}, h
 
-    return _gated_cell(kind, 1, features, init, combine, ("h",), False, fused)
+    return gated_cell(
+        kind,
+        1,
+        features,
+        init,
+        combine,
+        ("h",),
+        recurrent_bias=False,
+        use_bias=use_bias,
+        fused=fused,
+    )
 
 
 def LSTM(
     features: int,
     *,
     forget_bias: float = 1.0,
+    activation: str | Callable = "tanh",
+    recurrent_activation: str | Callable = "sigmoid",
+    use_bias: bool = True,
     kernel_init: Initializer | None = None,
     recurrent_init: Initializer | None = None,
     bias_init: Initializer = jax.nn.initializers.zeros,
@@ -275,21 +132,26 @@ def LSTM(
     """The long short-term memory cell (Hochreiter & Schmidhuber 1997), gates ``i, f, g, o``.
 
     ``z = x @ kernel + h @ recurrent_kernel + bias``, split in four: ``i, f, o =
-    sigmoid(.)``, ``g = tanh(.)``; ``c' = f * c + i * g``; ``h' = o * tanh(c')``. The
-    forget-gate bias starts at ``forget_bias``. ``docs/recurrent.md`` maps the params to
-    flax's per-gate ones.
+    recurrent_activation(.)``, ``g = activation(.)``; ``c' = f * c + i * g``;
+    ``h' = o * activation(c')`` (by default sigmoid and tanh). The forget-gate bias starts
+    at ``forget_bias``. ``docs/recurrent.md`` maps the params to flax's per-gate ones.
 
     Args:
       features: the size ``H`` of the carry and output.
       forget_bias: the forget gate's initial bias.
+      activation: the cell input's and output's nonlinearity (Keras's ``activation``).
+      recurrent_activation: the gates' nonlinearity (Keras's ``recurrent_activation``).
+      use_bias: learn ``bias`` (False: no bias and no forget bias).
       kernel_init: the input kernel's initialiser (default Glorot uniform).
       recurrent_init: the initialiser of each gate's recurrent block (default orthogonal).
       bias_init: the bias initialiser (the forget bias is added to it).
       param_dtype: the dtype of the params.
-      fused: the scanned step's form (see :func:`_gated_cell`); None chooses by platform.
+      fused: the scanned step's form (see :func:`jaxnets.layers.gated_cell.gated_cell`);
+        None chooses by platform.
       impl: how a whole unpadded sequence runs: "auto", "reference" (scan the step),
         "chunked" (a hand-written backward pass, which "auto" picks on the CPU under
-        reverse-mode differentiation) or "chunked_forward" (``docs/implementations.md``).
+        reverse-mode differentiation) or "chunked_forward" (``docs/implementations.md``);
+        those two need the default activations and a bias.
 
     Returns:
       The cell (run it with :func:`jaxnets.RNN`).
@@ -302,48 +164,83 @@ def LSTM(
     """
     kind = "LSTM"
     inits = {"kernel_init": kernel_init, "recurrent_init": recurrent_init, "bias_init": bias_init}
-    features = _check_cell(kind, features, inits, param_dtype, fused)
+    features = _check_cell(kind, features, inits, param_dtype, fused, use_bias)
     forget_bias = number(kind, "forget_bias", forget_bias)
     _impl.check_impl("lstm_sequence", impl)
+    act = resolve(kind, activation)
+    gate = resolve(kind, recurrent_activation)
+    standard = activation == "tanh" and recurrent_activation == "sigmoid" and use_bias
+    if not standard and impl not in ("auto", "reference"):
+        raise ValueError(
+            f"{kind}: impl={impl!r} needs activation='tanh', recurrent_activation='sigmoid' "
+            f"and use_bias=True; use impl='auto' or 'reference'"
+        )
     kernel_init = kernel_init or jax.nn.initializers.glorot_uniform()
-    recurrent_init = _per_gate(recurrent_init or jax.nn.initializers.orthogonal(), 4)
+    recurrent_init = per_gate(recurrent_init or jax.nn.initializers.orthogonal(), 4)
     H = features  # noqa: N806
 
     def init(key, in_features):
         k1, k2, k3 = jax.random.split(key, 3)
-        bias = bias_init(k3, (4 * H,), param_dtype)
-        return {
+        params = {
             "kernel": kernel_init(k1, (in_features, 4 * H), param_dtype),
             "recurrent_kernel": recurrent_init(k2, (H, 4 * H), param_dtype),
-            "bias": bias.at[H : 2 * H].add(jnp.asarray(forget_bias, param_dtype)),
         }
+        if use_bias:
+            bias = bias_init(k3, (4 * H,), param_dtype)
+            params["bias"] = bias.at[H : 2 * H].add(jnp.asarray(forget_bias, param_dtype))
+        return params
 
-    def combine(carry, zx, zh):
+    def combine(carry, zx, zh, late_product):
         i, f, g, o = (a + b for a, b in zip(zx, zh, strict=True))
-        c = jax.nn.sigmoid(f) * carry["c"] + jax.nn.sigmoid(i) * jnp.tanh(g)
-        h = jax.nn.sigmoid(o) * jnp.tanh(c)
+        c = gate(f) * carry["c"] + gate(i) * act(g)
+        h = gate(o) * act(c)
         return {"c": c, "h": h}, h
 
-    return _gated_cell(kind, 4, H, init, combine, ("c", "h"), False, fused, "lstm_sequence", impl)
+    return gated_cell(
+        kind,
+        4,
+        H,
+        init,
+        combine,
+        ("c", "h"),
+        recurrent_bias=False,
+        use_bias=use_bias,
+        fused=fused,
+        op="lstm_sequence" if standard else None,
+        impl=impl,
+    )
 
 
 def GRU(
     features: int,
     *,
+    reset_after: bool = True,
+    activation: str | Callable = "tanh",
+    recurrent_activation: str | Callable = "sigmoid",
+    use_bias: bool = True,
     kernel_init: Initializer | None = None,
     recurrent_init: Initializer | None = None,
     bias_init: Initializer = jax.nn.initializers.zeros,
     param_dtype=jnp.float32,
     fused: bool | None = None,
 ) -> Cell:
-    """The gated recurrent unit (Cho et al. 2014), reset-after form, gates ``z, r, n``.
+    """The gated recurrent unit (Cho et al. 2014), gates ``z, r, n``.
 
+    With ``reset_after=True`` (the default, Keras's and cuDNN's form):
     ``z = sigmoid(x W_z + b_z + h U_z + c_z)``, ``r`` alike,
     ``n = tanh(x W_n + b_n + r * (h U_n + c_n))``, ``h' = z * h + (1 - z) * n``, with
     ``W = kernel``, ``U = recurrent_kernel``, ``b = bias``, ``c = recurrent_bias``.
+    With ``reset_after=False`` (the original paper's form) the reset gate applies before
+    the product and there is no ``recurrent_bias``: ``z = sigmoid(x W_z + b_z + h U_z)``,
+    ``n = tanh(x W_n + b_n + (r * h) U_n)``. ``sigmoid`` is ``recurrent_activation`` and
+    ``tanh`` is ``activation``.
 
     Args:
       features: the size ``H`` of the carry and output.
+      reset_after: the form above (Keras's ``reset_after``).
+      activation: the candidate's nonlinearity (default tanh).
+      recurrent_activation: the gates' nonlinearity (default sigmoid).
+      use_bias: learn ``bias`` (and ``recurrent_bias`` when ``reset_after``).
       kernel_init: the input kernel's initialiser (default Glorot uniform).
       recurrent_init: the initialiser of each gate's recurrent block (default orthogonal).
       bias_init: the initialiser of both ``bias`` and ``recurrent_bias`` (default zeros).
@@ -365,25 +262,42 @@ def GRU(
     """
     kind = "GRU"
     inits = {"kernel_init": kernel_init, "recurrent_init": recurrent_init, "bias_init": bias_init}
-    features = _check_cell(kind, features, inits, param_dtype, fused)
+    features = _check_cell(kind, features, inits, param_dtype, fused, use_bias)
+    flag(kind, "reset_after", reset_after)
+    act = resolve(kind, activation)
+    gate = resolve(kind, recurrent_activation)
     kernel_init = kernel_init or jax.nn.initializers.glorot_uniform()
-    recurrent_init = _per_gate(recurrent_init or jax.nn.initializers.orthogonal(), 3)
+    recurrent_init = per_gate(recurrent_init or jax.nn.initializers.orthogonal(), 3)
     H = features  # noqa: N806
 
     def init(key, in_features):
         k1, k2, k3, k4 = jax.random.split(key, 4)
-        return {
+        params = {
             "kernel": kernel_init(k1, (in_features, 3 * H), param_dtype),
             "recurrent_kernel": recurrent_init(k2, (H, 3 * H), param_dtype),
-            "bias": bias_init(k3, (3 * H,), param_dtype),
-            "recurrent_bias": bias_init(k4, (3 * H,), param_dtype),
         }
+        if use_bias:
+            params["bias"] = bias_init(k3, (3 * H,), param_dtype)
+            if reset_after:
+                params["recurrent_bias"] = bias_init(k4, (3 * H,), param_dtype)
+        return params
 
-    def combine(carry, zx, zh):
-        z = jax.nn.sigmoid(zx[0] + zh[0])
-        r = jax.nn.sigmoid(zx[1] + zh[1])
-        n = jnp.tanh(zx[2] + r * zh[2])
+    def combine(carry, zx, zh, late_product):
+        z = gate(zx[0] + zh[0])
+        r = gate(zx[1] + zh[1])
+        n = act(zx[2] + (r * zh[2] if reset_after else late_product(2, r * carry["h"])))
         h = z * carry["h"] + (1.0 - z) * n
         return {"h": h}, h
 
-    return _gated_cell(kind, 3, H, init, combine, ("h",), True, fused)
+    return gated_cell(
+        kind,
+        3,
+        H,
+        init,
+        combine,
+        ("h",),
+        recurrent_bias=reset_after,
+        use_bias=use_bias,
+        fused=fused,
+        late=0 if reset_after else 1,
+    )

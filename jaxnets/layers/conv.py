@@ -38,6 +38,7 @@ from jaxnets.layers.padding import (
     Window,
     check_spatial_rank,
     check_window_fits,
+    spatial_tuple,
 )
 
 Initializer = Callable[..., jax.Array]
@@ -110,6 +111,62 @@ def _default(init: Initializer | None) -> Initializer:
     return jax.nn.initializers.glorot_uniform() if init is None else init
 
 
+def ranked(kind: str, kernel_size, rank: int | None):
+    """``kernel_size`` for a layer of ``rank`` spatial axes: an int repeated ``rank`` times.
+
+    Args:
+      kind: the layer's name, for error messages.
+      kernel_size: an int or one size per spatial axis.
+      rank: the number of spatial axes (1, 2 or 3), or None: an int means 2-D and a tuple
+        its own length (the meaning without ``rank``).
+
+    Returns:
+      ``kernel_size``, as a tuple of ``rank`` ints when ``rank`` is given and it is an int.
+
+    Raises:
+      ValueError: if ``rank`` is not 1, 2 or 3, or a tuple ``kernel_size`` has another
+        length.
+
+    Example:
+        >>> from jaxnets.layers.conv import ranked
+        >>> ranked("Conv", 3, 1), ranked("Conv", 3, None)
+        ((3,), 3)
+    """
+    if rank is None:
+        return kernel_size
+    if isinstance(rank, bool) or rank not in (1, 2, 3):
+        raise ValueError(f"{kind}: rank must be 1, 2, 3 or None, got {rank!r}")
+    if isinstance(kernel_size, int) and not isinstance(kernel_size, bool):
+        return (kernel_size,) * rank
+    if isinstance(kernel_size, (tuple, list)) and len(kernel_size) != rank:
+        raise ValueError(
+            f"{kind}: kernel_size {tuple(kernel_size)!r} has {len(kernel_size)} entries but "
+            f"rank={rank}"
+        )
+    return kernel_size
+
+
+def _keras_transpose_pads(kind, geometry: Window, output_padding) -> Pads:
+    """Keras's explicit pads for a transposed convolution with ``output_padding``."""
+    extra = spatial_tuple(kind, "output_padding", output_padding, geometry.ndim, minimum=0)
+    if not isinstance(geometry.padding, str):
+        raise ValueError(f"{kind}: output_padding needs padding 'SAME' or 'VALID'")
+    pads = []
+    for k, s, op in zip(geometry.extent, geometry.strides, extra, strict=True):
+        if op >= s:
+            raise ValueError(
+                f"{kind}: output_padding must be smaller than the strides, got "
+                f"{output_padding!r} with strides {geometry.strides}"
+            )
+        if geometry.padding == "VALID":
+            pads.append((k - 1, k - 1 + op))
+        else:
+            total = k + k % 2 - 2 + op
+            lo = min(total // 2 + total % 2, k - 1)
+            pads.append((lo, total - lo))
+    return tuple(pads)
+
+
 def _single_spec(kind, input_spec, ndim):
     spec = as_spec(input_spec)
     check_rank(kind, spec, 0)
@@ -130,13 +187,15 @@ def Conv(
     bias_init: Initializer = jax.nn.initializers.zeros,
     activation: str | Callable | None = None,
     param_dtype=jnp.float32,
+    rank: int | None = None,
     name: str | None = None,
 ) -> Layer:
     """A convolution ``y = activation(conv(x, kernel) + bias)`` over 1, 2 or 3 spatial axes.
 
     Args:
       features: the number of output channels.
-      kernel_size: an int or ``(k, k)`` (2-D, NHWC), ``(k,)`` (1-D, NWC) or ``(k, k, k)``.
+      kernel_size: an int or ``(k, k)`` (2-D, NHWC), ``(k,)`` (1-D, NWC) or ``(k, k, k)``;
+        with ``rank``, an int means ``rank`` axes.
       strides: the steps of the kernel, an int or one per spatial axis.
       padding: see :mod:`jaxnets.layers.padding`, or (1-D only) "CAUSAL": all on the left, as Keras.
       dilation: the spacing of the kernel's taps, an int or one per spatial axis.
@@ -146,6 +205,8 @@ def Conv(
       bias_init: the bias initialiser (default zeros).
       activation: applied to the output: a name ("relu"), a function, or None (identity).
       param_dtype: the dtype of the params.
+      rank: the number of spatial axes, 1, 2 or 3 (Keras's ``Conv1D(4, 3)`` is
+        ``Conv(4, 3, rank=1)``); None: an int ``kernel_size`` means 2-D.
       name: the key of the layer in its parent.
 
     Returns:
@@ -163,6 +224,7 @@ def Conv(
     groups = count(kind, "groups", groups)
     if features % groups:
         raise ValueError(f"{kind}: groups={groups} must divide features={features}")
+    kernel_size = ranked(kind, kernel_size, rank)
     geometry = Window.make(kind, "kernel", kernel_size, strides, padding, dilation)
     act = _constructor(kind, activation, kernel_init, bias_init, name, param_dtype, use_bias)
     kernel_init = _default(kernel_init)
@@ -205,6 +267,8 @@ def ConvTranspose(
     bias_init: Initializer = jax.nn.initializers.zeros,
     activation: str | Callable | None = None,
     param_dtype=jnp.float32,
+    output_padding: IntOrTuple | None = None,
+    rank: int | None = None,
     name: str | None = None,
 ) -> Layer:
     """A transposed ("fractionally strided") convolution that upsamples by ``strides``.
@@ -214,6 +278,8 @@ def ConvTranspose(
     Output sizes are Keras's: "SAME" gives ``n * stride``, "VALID" gives
     ``n * stride + max(k - stride, 0)`` (``k`` the dilated kernel extent); explicit ``(lo, hi)``
     pairs pad the stride-dilated input, giving ``(n - 1) * stride + 1 + lo + hi - k + 1``.
+    ``output_padding`` ``p`` (Keras's, each below its stride) sets the size instead:
+    "VALID" gives ``(n - 1) * stride + k + p``, "SAME" ``(n - 1) * stride + k % 2 + p``.
 
     To load a Keras ``Conv2DTranspose`` kernel (stored ``(kh, kw, features, in)`` and
     applied as the gradient of a convolution), flip its spatial axes and swap its last
@@ -230,6 +296,9 @@ def ConvTranspose(
       bias_init: the bias initialiser (default zeros).
       activation: applied to the output: a name ("relu"), a function, or None (identity).
       param_dtype: the dtype of the params.
+      output_padding: None, or the cells added at the end of each spatial axis of the
+        output (an int or one per axis), with "SAME" or "VALID" padding, as Keras.
+      rank: the number of spatial axes (see :func:`Conv`); None: an int kernel means 2-D.
       name: the key of the layer in its parent.
 
     Returns:
@@ -244,7 +313,10 @@ def ConvTranspose(
     """
     kind = "ConvTranspose"
     features = count(kind, "features", features)
+    kernel_size = ranked(kind, kernel_size, rank)
     geometry = Window.make(kind, "kernel", kernel_size, strides, padding, dilation, causal_ok=False)
+    if output_padding is not None:
+        geometry = geometry._replace(padding=_keras_transpose_pads(kind, geometry, output_padding))
     act = _constructor(kind, activation, kernel_init, bias_init, name, param_dtype, use_bias)
     kernel_init = _default(kernel_init)
 

@@ -25,6 +25,7 @@ from jaxnets.layers.conv import (
     _conv,
     _default,
     _single_spec,
+    ranked,
 )
 from jaxnets.layers.padding import IntOrTuple, PaddingLike, Window
 
@@ -41,6 +42,7 @@ def DepthwiseConv(
     bias_init: Initializer = jax.nn.initializers.zeros,
     activation: str | Callable | None = None,
     param_dtype=jnp.float32,
+    rank: int | None = None,
     name: str | None = None,
 ) -> Layer:
     """A depthwise convolution: each input channel convolved with its own
@@ -63,6 +65,7 @@ def DepthwiseConv(
       bias_init: the bias initialiser (default zeros).
       activation: applied to the output: a name ("relu"), a function, or None (identity).
       param_dtype: the dtype of the params.
+      rank: the number of spatial axes (see :func:`jaxnets.Conv`); None: an int kernel is 2-D.
       name: the key of the layer in its parent.
 
     Returns:
@@ -77,7 +80,9 @@ def DepthwiseConv(
     """
     kind = "DepthwiseConv"
     depth_multiplier = count(kind, "depth_multiplier", depth_multiplier)
-    geometry = Window.make(kind, "kernel", kernel_size, strides, padding, dilation)
+    geometry = Window.make(
+        kind, "kernel", ranked(kind, kernel_size, rank), strides, padding, dilation
+    )
     act = _constructor(kind, activation, kernel_init, bias_init, name, param_dtype, use_bias)
     kernel_init = _default(kernel_init)
 
@@ -119,6 +124,7 @@ def SeparableConv(
     bias_init: Initializer = jax.nn.initializers.zeros,
     activation: str | Callable | None = None,
     param_dtype=jnp.float32,
+    rank: int | None = None,
     name: str | None = None,
 ) -> Layer:
     """A depthwise-separable convolution (Chollet 2017): a depthwise convolution without
@@ -142,6 +148,7 @@ def SeparableConv(
       bias_init: the bias initialiser (default zeros).
       activation: applied to the output: a name ("relu"), a function, or None (identity).
       param_dtype: the dtype of the params.
+      rank: the number of spatial axes (see :func:`jaxnets.Conv`); None: an int kernel is 2-D.
       name: the key of the layer in its parent.
 
     Returns:
@@ -157,7 +164,9 @@ def SeparableConv(
     kind = "SeparableConv"
     features = count(kind, "features", features)
     depth_multiplier = count(kind, "depth_multiplier", depth_multiplier)
-    geometry = Window.make(kind, "kernel", kernel_size, strides, padding, dilation)
+    geometry = Window.make(
+        kind, "kernel", ranked(kind, kernel_size, rank), strides, padding, dilation
+    )
     act = _constructor(kind, activation, kernel_init, bias_init, name, param_dtype, use_bias)
     kernel_init = _default(kernel_init)
     ones = (1,) * geometry.ndim

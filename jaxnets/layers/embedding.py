@@ -17,7 +17,7 @@ from jaxnets.core import (
     layer_error,
     param,
 )
-from jaxnets.core.arguments import count
+from jaxnets.core.arguments import count, flag
 from jaxnets.layers._checks import common, initializer
 
 Initializer = Callable[..., jax.Array]
@@ -28,6 +28,7 @@ def Embedding(
     features: int,
     *,
     embedding_init: Initializer | None = None,
+    mask_zero: bool = False,
     param_dtype=jnp.float32,
     name: str | None = None,
 ) -> Layer:
@@ -36,7 +37,9 @@ def Embedding(
     The output has the table's dtype. Through ``serial``, pass the input spec as an integer
     ``jax.ShapeDtypeStruct`` (a bare shape means float32). A tuple ``(ids, lengths_or_mask,
     ...)`` gives ``(vectors, lengths_or_mask, ...)``, so padding information reaches a
-    recurrent layer after it in a ``serial``.
+    recurrent layer after it in a ``serial``. With ``mask_zero=True`` (Keras's option), id 0
+    means padding: ids ``(batch, time)`` give ``(vectors, ids != 0)``, a mask the recurrent
+    layers take.
 
     Ids outside ``[0, num_embeddings)`` (negative ones included, which NumPy would wrap):
     when the ids are concrete (an eager call) the layer raises a LayerError naming the
@@ -49,6 +52,8 @@ def Embedding(
       features: the size of each vector.
       embedding_init: the table's initialiser (default as flax's: normal with variance
         ``1 / features``, ``variance_scaling(1, "fan_in", "normal", out_axis=0)``).
+      mask_zero: output ``(vectors, mask)`` with the mask true where the id is not 0 (the
+        input must then be the ids alone).
       param_dtype: the dtype of the table.
       name: the key of the layer in its parent.
 
@@ -65,11 +70,16 @@ def Embedding(
         >>> y = jax.jit(lambda i: embed.apply(params, {}, i, train=False)[0])(jnp.array([1, 10]))
         >>> bool(jnp.isnan(y[1]).all()), bool(jnp.isnan(y[0]).any())
         (True, False)
+        >>> masked = jn.Embedding(10, 3, mask_zero=True)
+        >>> (_, mask), _ = masked.apply(params, {}, jnp.array([[4, 0]]), train=False)
+        >>> mask.tolist()
+        [[True, False]]
     """
     kind = "Embedding"
     num_embeddings = count(kind, "num_embeddings", num_embeddings)
     features = count(kind, "features", features)
     common(kind, name=name, dtype=param_dtype)
+    flag(kind, "mask_zero", mask_zero)
     initializer(kind, "embedding_init", embedding_init)
     if embedding_init is None:
         embedding_init = jax.nn.initializers.variance_scaling(1.0, "fan_in", "normal", out_axis=0)
@@ -83,6 +93,10 @@ def Embedding(
 
     def apply(params, state, ids, *, key=None, train):
         if isinstance(ids, (tuple, list)):  # (ids, lengths_or_mask, ...): pass the rest on
+            if mask_zero:
+                raise layer_error(
+                    kind, "with mask_zero=True the input is the ids alone; the mask comes from them"
+                )
             y, state = apply(params, state, ids[0], key=key, train=train)
             return (y, *ids[1:]), state
         ids = jnp.asarray(ids) if isinstance(ids, np.ndarray) else ids
@@ -100,7 +114,8 @@ def Embedding(
         inside = (ids >= 0) & (ids < num_embeddings)
         # clipped ids are in bounds, so the gather and its gradient skip bounds handling
         rows = table.at[jnp.clip(ids, 0, num_embeddings - 1)].get(mode="promise_in_bounds")
-        return jnp.where(inside[..., None], rows, jnp.asarray(jnp.nan, rows.dtype)), state
+        y = jnp.where(inside[..., None], rows, jnp.asarray(jnp.nan, rows.dtype))
+        return ((y, ids != 0) if mask_zero else y), state
 
     def init(key, input_spec):
         spec = as_spec(input_spec, jnp.int32)

@@ -156,48 +156,101 @@ def BatchNorm(
     return Layer(init, apply, kind, name)
 
 
+def _norm_axes(kind: str, axis, ndim: int) -> tuple[int, ...]:
+    """``axis`` (an int or a tuple of ints, negative from the end) as sorted positive axes."""
+    axes = (axis,) if isinstance(axis, int) and not isinstance(axis, bool) else axis
+    ok = (
+        isinstance(axes, (tuple, list))
+        and axes
+        and all(isinstance(a, int) and not isinstance(a, bool) for a in axes)
+    )
+    if not ok:
+        raise TypeError(f"{kind}: axis must be an int or a non-empty tuple of ints, got {axis!r}")
+    out = sorted(a % ndim if -ndim <= a < ndim else -1 for a in axes)
+    if out[0] < 0 or len(set(out)) != len(out):
+        raise layer_error(
+            kind, f"axis={axis!r} must name distinct axes of the input, got one of rank {ndim}"
+        )
+    return tuple(out)
+
+
 def LayerNorm(
     epsilon: float = 1e-5,
     *,
+    axis: int | tuple[int, ...] = -1,
     use_scale: bool = True,
     use_bias: bool = True,
     param_dtype=jnp.float32,
     name: str | None = None,
 ) -> Layer:
-    """Layer normalisation over the last axis of each example (Ba et al. 2016).
+    """Layer normalisation of each example over ``axis``, by default the last (Ba et al.
+    2016).
 
     The same in training and inference. Statistics are computed in at least float32; the
     output has the input's dtype.
 
     Args:
-      epsilon: added to the variance before its inverse square root.
+      epsilon: added to the variance before its inverse square root (Keras's default is
+        1e-3).
+      axis: the axes normalised over and scaled per element: an int or a tuple of ints
+        (negative ones count from the end), as Keras's ``axis``.
       use_scale: learn a per-feature scale (``params["scale"]``, initialised to ones).
       use_bias: learn a per-feature shift (``params["bias"]``, initialised to zeros).
       param_dtype: the dtype of the params.
       name: the key of the layer in its parent.
 
     Returns:
-      The layer; its params are ``scale`` and ``bias`` (features,) as enabled; no state.
+      The layer; its params are ``scale`` and ``bias`` as enabled, of shape ``(features,)``
+      or, for several axes, the input's sizes on them (in increasing axis order); no state.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, jaxnets as jn
+        >>> ln = jn.LayerNorm(axis=(1, 2))
+        >>> _, params, _ = ln.init(jax.random.key(0), (2, 3, 4))
+        >>> params["scale"].shape
+        (3, 4)
+        >>> x = jax.random.normal(jax.random.key(1), (2, 3, 4))
+        >>> y, _ = ln.apply(params, {}, x, train=False)
+        >>> abs(float(y[0].mean())) < 1e-6
+        True
     """
     kind = "LayerNorm"
     epsilon = _epsilon(kind, epsilon)
     common(kind, name=name, dtype=param_dtype, use_scale=use_scale, use_bias=use_bias)
+    _norm_axes(kind, axis, 64)  # the types now; the ranks against each input
 
     def apply(params, state, x, *, key=None, train):
         check_floating(kind, x)
         _impl.choose("layer_norm", _impl.REFERENCE)
-        features = x.shape[-1]
+        axes = _norm_axes(kind, axis, x.ndim)
         xc = x.astype(_compute_dtype(x))
-        mean = jnp.mean(xc, axis=-1, keepdims=True)
-        var = jnp.mean(jnp.square(xc - mean), axis=-1, keepdims=True)
+        mean = jnp.mean(xc, axis=axes, keepdims=True)
+        var = jnp.mean(jnp.square(xc - mean), axis=axes, keepdims=True)
         y = (xc - mean) * jax.lax.rsqrt(var + epsilon)
-        y = _affine(params, y, kind, features, use_scale, use_bias)
+        if axes == (x.ndim - 1,):
+            y = _affine(params, y, kind, x.shape[-1], use_scale, use_bias)
+            return y.astype(x.dtype), state
+        shape = tuple(x.shape[a] for a in axes)
+        broadcast = tuple(x.shape[a] if a in axes else 1 for a in range(x.ndim))
+        for used, pname in ((use_scale, "scale"), (use_bias, "bias")):
+            if used:
+                p = param(params, pname, kind, shape).astype(y.dtype).reshape(broadcast)
+                y = y * p if pname == "scale" else y + p
         return y.astype(x.dtype), state
 
     def init(key, input_spec):
         spec = as_spec(input_spec)
         check_rank(kind, spec, 1)
-        return spec, _affine_params(spec.shape[-1], use_scale, use_bias, param_dtype), {}
+        axes = _norm_axes(kind, axis, len(spec.shape))
+        if axes == (len(spec.shape) - 1,):
+            return spec, _affine_params(spec.shape[-1], use_scale, use_bias, param_dtype), {}
+        shape = tuple(spec.shape[a] for a in axes)
+        params = {}
+        if use_scale:
+            params["scale"] = jnp.ones(shape, param_dtype)
+        if use_bias:
+            params["bias"] = jnp.zeros(shape, param_dtype)
+        return spec, params, {}
 
     return Layer(init, apply, kind, name)
 

@@ -28,7 +28,7 @@ from jaxnets.core import Layer, infer_output, param
 from jaxnets.core.arguments import choice, count, flag
 from jaxnets.layers._checks import check_name
 from jaxnets.layers.cells import GRU, LSTM, Cell, SimpleRNN, check_cell
-from jaxnets.layers.scan_cell import ScanResult, scan, scan_cell
+from jaxnets.layers.scan_cell import MASKED_OUTPUTS, ScanResult, scan, scan_cell
 from jaxnets.layers.sequences import (
     check_carry,
     check_no_carry,
@@ -53,9 +53,10 @@ __all__ = [
 ]
 
 
-def _check_options(where: str, unroll, name, **flags) -> None:
+def _check_options(where: str, unroll, name, masked_output, **flags) -> None:
     count(where, "unroll", unroll)
     check_name(where, name)
+    choice(where, "masked_output", masked_output, MASKED_OUTPUTS)
     for key, value in flags.items():
         flag(where, key, value)
 
@@ -68,6 +69,7 @@ def RNN(
     reverse: bool = False,
     stateful: bool = False,
     unroll: int = 1,
+    masked_output: str = "zero",
     name: str | None = None,
 ) -> Layer:
     """Run ``cell`` over time with ``jax.lax.scan``: ``(batch, time, in) -> (batch, time, H)``.
@@ -80,6 +82,8 @@ def RNN(
         their time positions.
       stateful: keep the final carry in ``state`` and start the next call from it.
       unroll: steps unrolled per loop iteration (``lax.scan``'s ``unroll``).
+      masked_output: the output at a padded step: "zero" (the default) or "hold" (the
+        previous step's output, as Keras's recurrent layers).
       name: the key of the params in the parent (default: the cell's kind, ``lstm_0``).
 
     The params are the cell's (``{"kernel", "recurrent_kernel", "bias"}``); see
@@ -97,7 +101,7 @@ def RNN(
     """
     check_cell("RNN", "cell", cell)
     flags = {"return_sequences": return_sequences, "return_carry": return_carry}
-    _check_options("RNN", unroll, name, reverse=reverse, stateful=stateful, **flags)
+    _check_options("RNN", unroll, name, masked_output, reverse=reverse, stateful=stateful, **flags)
     kind = cell.kind
 
     def apply(params, state, x, *, key=None, train):
@@ -115,6 +119,7 @@ def RNN(
             reverse=reverse,
             unroll=unroll,
             sequences=return_sequences,
+            masked_output=masked_output,
         )
         y = res.outputs if return_sequences else res.last
         new_state = {"carry": jax.lax.stop_gradient(res.carry)} if stateful else state
@@ -136,6 +141,7 @@ def StackedRNN(
     return_carry: bool = False,
     stateful: bool = False,
     unroll: int = 1,
+    masked_output: str = "zero",
     name: str | None = None,
 ) -> Layer:
     """Several recurrent layers in sequence, sharing the lengths or mask of the input.
@@ -151,6 +157,8 @@ def StackedRNN(
       return_carry: output ``(y, final_carries)`` instead of ``y``.
       stateful: keep the final carries in ``state`` and start the next call from them.
       unroll: steps unrolled per loop iteration (``lax.scan``'s ``unroll``).
+      masked_output: the output at a padded step: "zero" (the default) or "hold" (the
+        previous step's output, as Keras's recurrent layers).
       name: the key of the layer in its parent.
 
     Returns:
@@ -176,7 +184,7 @@ def StackedRNN(
     for i, c in enumerate(cells):
         check_cell(kind, f"cells[{i}]", c)
     flags = {"return_sequences": return_sequences, "return_carry": return_carry}
-    _check_options(kind, unroll, name, stateful=stateful, **flags)
+    _check_options(kind, unroll, name, masked_output, stateful=stateful, **flags)
     names = [f"layer_{i}" for i in range(len(cells))]
 
     def initial_carries(batch, dtype):
@@ -196,7 +204,8 @@ def StackedRNN(
         h = seq
         for i, (n, cell) in enumerate(zip(names, cells, strict=True)):
             sequences = return_sequences or i < len(cells) - 1
-            res = scan(cell, param(params, n, kind), h, valid, carries[n], False, unroll, sequences)
+            p = param(params, n, kind)
+            res = scan(cell, p, h, valid, carries[n], False, unroll, sequences, masked_output)
             final[n] = res.carry
             h = res.outputs if sequences else res.last
         new_state = {"carry": jax.lax.stop_gradient(final)} if stateful else state
@@ -231,6 +240,7 @@ def Bidirectional(
     return_carry: bool = False,
     merge: str = "concat",
     unroll: int = 1,
+    masked_output: str = "zero",
     name: str | None = None,
 ) -> Layer:
     """One cell reads each sequence forwards, another backwards; outputs merged per step.
@@ -251,6 +261,8 @@ def Bidirectional(
       merge: ``"concat"`` (features ``H_f + H_b``), ``"sum"``, ``"ave"`` or ``"mul"`` (the
         last three need equal sizes).
       unroll: steps unrolled per loop iteration (``lax.scan``'s ``unroll``).
+      masked_output: the output at a padded step: "zero" (the default) or "hold" (the
+        previous step's output, as Keras's recurrent layers).
       name: the key of the layer in its parent.
 
     Returns:
@@ -269,7 +281,7 @@ def Bidirectional(
     backward = forward if backward is None else backward
     choice("Bidirectional", "merge", merge, _MERGES)
     flags = {"return_sequences": return_sequences, "return_carry": return_carry}
-    _check_options("Bidirectional", unroll, name, **flags)
+    _check_options("Bidirectional", unroll, name, masked_output, **flags)
     if merge != "concat" and forward.features != backward.features:
         raise ValueError(
             f"Bidirectional: merge={merge!r} needs equal sizes, got {forward.features} and "
@@ -288,7 +300,15 @@ def Bidirectional(
         carries = expected if initial is None else check_carry(kind, expected, initial)
         results = {
             n: scan(
-                c, param(params, n, kind), seq, valid, carries[n], rev, unroll, return_sequences
+                c,
+                param(params, n, kind),
+                seq,
+                valid,
+                carries[n],
+                rev,
+                unroll,
+                return_sequences,
+                masked_output,
             )
             for n, c, rev in directions
         }

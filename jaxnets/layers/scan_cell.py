@@ -9,11 +9,12 @@ import jax.numpy as jnp
 
 from jaxnets import _impl
 from jaxnets.core import Params
-from jaxnets.core.arguments import count, flag
+from jaxnets.core.arguments import choice, count, flag
 from jaxnets.layers.cells import Carry, Cell, check_cell
 from jaxnets.layers.sequences import check_carry, check_sequence, valid_steps
 
 Array = jax.Array
+MASKED_OUTPUTS = ("zero", "hold")
 
 
 class ScanResult(NamedTuple):
@@ -36,7 +37,9 @@ def _last_valid(outputs, valid, reverse):
     return jnp.where(jnp.any(valid, axis=1)[:, None], picked, jnp.zeros_like(picked))
 
 
-def scan(cell: Cell, params, x, valid, carry, reverse, unroll, sequences) -> ScanResult:
+def scan(
+    cell: Cell, params, x, valid, carry, reverse, unroll, sequences, masked_output="zero"
+) -> ScanResult:
     """:func:`scan_cell` on inputs already checked: the loop the recurrent layers share.
 
     The params are cast to the input's dtype. Without padding, a cell with a registered
@@ -52,6 +55,8 @@ def scan(cell: Cell, params, x, valid, carry, reverse, unroll, sequences) -> Sca
       reverse: read each sequence backwards from its own last valid step.
       unroll: steps unrolled per loop iteration.
       sequences: collect every step's output (else ``outputs`` is None).
+      masked_output: the output at a padded step: "zero" or "hold" (the previous step's
+        output, zeros before the first valid one: Keras's ``zero_output_for_mask=False``).
 
     Returns:
       A :class:`ScanResult`.
@@ -71,26 +76,27 @@ def scan(cell: Cell, params, x, valid, carry, reverse, unroll, sequences) -> Sca
             return ScanResult(outputs, ys[-1], carry)
     batch = x.shape[0]
     xp = cell.project(p, jnp.swapaxes(x, 0, 1))  # time-major (T, B, ...)
-    # the last output rides in the carry only when the sequence of outputs is not kept
-    last = None if sequences else jnp.zeros((batch, cell.features), dtype)
+    hold = masked_output == "hold" and valid is not None
+    # the last output rides in the carry when the sequence of outputs is not kept, or when
+    # a padded step repeats it
+    last = None if sequences and not hold else jnp.zeros((batch, cell.features), dtype)
     v = None if valid is None else jnp.swapaxes(valid, 0, 1)
 
     def body(state, inputs):
         c, prev = state
         xp_t, v_t = inputs
         new_c, y = cell.step(p, c, xp_t)
+        held = y
         if v_t is not None:
 
             def keep(new, old):
                 return jnp.where(v_t.reshape((batch,) + (1,) * (new.ndim - 1)), new, old)
 
             new_c = jax.tree.map(keep, new_c, c)
-            y = keep(y, jnp.zeros_like(y))
             if prev is not None:
-                y_last = keep(y, prev)
-        elif prev is not None:
-            y_last = y
-        return (new_c, y_last if prev is not None else None), (y if sequences else None)
+                held = keep(y, prev)
+            y = held if hold else keep(y, jnp.zeros_like(y))
+        return (new_c, held if prev is not None else None), (y if sequences else None)
 
     (carry, last), ys = jax.lax.scan(body, (carry, last), (xp, v), reverse=reverse, unroll=unroll)
     if not sequences:
@@ -110,6 +116,7 @@ def scan_cell(
     reverse: bool = False,
     unroll: int = 1,
     sequences: bool = True,
+    masked_output: str = "zero",
 ) -> ScanResult:
     """Run ``cell`` over ``x`` ``(batch, time, features)``: outputs, last output, final carry.
 
@@ -125,6 +132,7 @@ def scan_cell(
       reverse: read each sequence backwards from its own last valid step.
       unroll: steps unrolled per loop iteration.
       sequences: collect every step's output (else ``outputs`` is None).
+      masked_output: the output at a padded step: "zero" or "hold" (the previous one).
 
     Returns:
       A :class:`ScanResult`.
@@ -144,10 +152,11 @@ def scan_cell(
     count("scan_cell", "unroll", unroll)
     flag("scan_cell", "reverse", reverse)
     flag("scan_cell", "sequences", sequences)
+    choice("scan_cell", "masked_output", masked_output, MASKED_OUTPUTS)
     kind = cell.kind
     check_sequence(kind, x)
     batch, time, _ = x.shape
     valid = valid_steps(kind, lengths_or_mask, batch, time)
     expected = cell.initial_carry((batch,), x.dtype)
     carry = expected if initial_carry is None else check_carry(kind, expected, initial_carry)
-    return scan(cell, params, x, valid, carry, reverse, unroll, sequences)
+    return scan(cell, params, x, valid, carry, reverse, unroll, sequences, masked_output)

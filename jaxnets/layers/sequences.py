@@ -1,11 +1,14 @@
 """The input forms of the recurrent layers: sequences, lengths or masks, initial carries.
 
-A recurrent layer takes ``x`` ``(batch, time, features)``, ``(x, lengths)``, ``(x, mask)``
-or ``(x, lengths_or_mask, initial_carry)``; padded steps are those past a sequence's
+A recurrent layer takes ``x`` ``(batch, time, features)``, ``(x, lengths)``, ``(x, mask)``,
+``(x, lengths_or_mask, initial_carry)`` or, without padding, ``(x, initial_carry)`` (the
+carry is a dict) or ``(x, None, initial_carry)``; padded steps are those past a sequence's
 length or where the mask is not positive (``docs/recurrent.md``).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -21,21 +24,31 @@ def split_input(kind: str, x):
 
     Args:
       kind: the layer's name, for the error message.
-      x: ``x``, ``(x, lengths_or_mask)`` or ``(x, lengths_or_mask, initial_carry)``.
+      x: ``x``, ``(x, lengths_or_mask)``, ``(x, initial_carry)`` (a dict) or
+        ``(x, lengths_or_mask, initial_carry)`` (``lengths_or_mask`` may be None).
 
     Returns:
       ``(x, lengths_or_mask, initial_carry)``, None for each part not given.
 
     Raises:
       LayerError: for a tuple or list of another length.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxnets.layers.sequences import split_input
+        >>> x, extra, carry = split_input("LSTM", (jnp.ones((1, 2, 3)), {"h": jnp.zeros((1, 4))}))
+        >>> extra is None, sorted(carry)
+        (True, ['h'])
     """
     if isinstance(x, (tuple, list)):
         if len(x) not in (2, 3):
             raise layer_error(
                 kind,
-                f"expected x, (x, lengths_or_mask) or (x, lengths_or_mask, initial_carry); "
-                f"got a tuple of {len(x)}",
+                f"expected x, (x, lengths_or_mask), (x, initial_carry) or "
+                f"(x, lengths_or_mask, initial_carry); got a tuple of {len(x)}",
             )
+        if len(x) == 2 and isinstance(x[1], dict):
+            return x[0], None, x[1]
         return x[0], x[1], (x[2] if len(x) == 3 else None)
     return x, None, None
 
@@ -176,7 +189,13 @@ def sequence_spec(kind: str, input_spec):
       LayerTypeError: if the sequence is not floating point.
     """
     is_shape = isinstance(input_spec, (tuple, list)) and all(isinstance(d, int) for d in input_spec)
-    if isinstance(input_spec, (tuple, list)) and len(input_spec) == 3 and not is_shape:
+    is_tuple = isinstance(input_spec, (tuple, list)) and not is_shape
+    spec: Any
+    if is_tuple and len(input_spec) == 2 and isinstance(input_spec[1], dict):
+        spec = (as_spec(input_spec[0]), jax.tree.map(as_spec, input_spec[1]))
+    elif is_tuple and len(input_spec) == 3 and input_spec[1] is None:
+        spec = (as_spec(input_spec[0]), None, jax.tree.map(as_spec, input_spec[2]))
+    elif is_tuple and len(input_spec) == 3:
         # the initial carry may be a dict of specs, which as_spec does not take
         spec = (*as_spec(tuple(input_spec[:2])), jax.tree.map(as_spec, input_spec[2]))
     else:
