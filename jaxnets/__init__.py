@@ -11,7 +11,7 @@ Example:
     (2, 3)
 """
 
-from jaxnets import activations, data, distributed, gan, losses, models, optim, plots, train
+from jaxnets import activations, data, distributed, export, gan, losses, models, optim, plots, train
 from jaxnets.activations import (
     Activation,
     Elu,
@@ -66,11 +66,16 @@ from jaxnets.layers import (
     GlobalMaxPool,
     GroupNorm,
     LayerNorm,
+    LearnedPositions,
+    Masking,
     MaxPool,
+    MultiHeadAttention,
     Reshape,
     SeparableConv,
     SimpleRNN,
+    SinusoidalPositions,
     StackedRNN,
+    TransformerBlock,
     ZeroPadding,
 )
 from jaxnets.remat import remat
@@ -97,6 +102,7 @@ __all__ = [
     "GlobalAvgPool",
     "GlobalMaxPool",
     "GroupNorm",
+    "Masking",
     "MaxPool",
     "SeparableConv",
     "ZeroPadding",
@@ -110,6 +116,10 @@ __all__ = [
     "RNN",
     "SimpleRNN",
     "StackedRNN",
+    "LearnedPositions",
+    "MultiHeadAttention",
+    "SinusoidalPositions",
+    "TransformerBlock",
     "Dense",
     "Dropout",
     "Elu",
@@ -143,6 +153,7 @@ __all__ = [
     "distributed",
     "gan",
     "evaluate",
+    "export",
     "fan_in_concat",
     "fan_in_sum",
     "fan_out",

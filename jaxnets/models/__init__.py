@@ -20,7 +20,10 @@ from jaxnets.models.lenet import lenet5
 from jaxnets.models.mlp import mlp, perceptron
 from jaxnets.models.resnet import resnet, resnet18, resnet34, resnet50, resnet101, resnet152
 from jaxnets.models.sequence import lstm_classifier
+from jaxnets.models.transformer_lm import generate, transformer_lm
+from jaxnets.models.transformer_train import evaluate_transformer_bpc, train_transformer_lm
 from jaxnets.models.vgg import vgg, vgg11, vgg13, vgg16, vgg19
+from jaxnets.models.vit import vit
 from jaxnets.models.xception import xception
 
 __all__ = [
@@ -29,6 +32,8 @@ __all__ = [
     "dcgan_discriminator",
     "dcgan_generator",
     "evaluate_bpc",
+    "evaluate_transformer_bpc",
+    "generate",
     "inception_v3",
     "lenet5",
     "lstm_classifier",
@@ -49,10 +54,13 @@ __all__ = [
     "resnet152",
     "sample",
     "train_char_lm",
+    "train_transformer_lm",
+    "transformer_lm",
     "vgg",
     "vgg11",
     "vgg13",
     "vgg16",
     "vgg19",
+    "vit",
     "xception",
 ]
