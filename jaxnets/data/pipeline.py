@@ -43,11 +43,47 @@ def scale_images(batch: tuple[Any, Any]) -> tuple[np.ndarray, np.ndarray]:
     return x, np.asarray(y, np.int32)
 
 
+class _Plan:
+    """What a worker needs to read batch ``g`` of the endless sequence of epochs: the
+    source and the order (picklable; each process keeps the last epoch's order)."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.source, self.prepare = pipeline.source, pipeline.prepare
+        self.seed, self.shuffle, self.steps = pipeline.seed, pipeline.shuffle, pipeline.steps
+        self.batch_size = pipeline.batch_size
+        self.process_index, self.process_count = pipeline.process_index, pipeline.process_count
+        self._rows: tuple[int, np.ndarray] | None = None
+
+    def indices(self, epoch: int) -> np.ndarray:
+        n = len(self.source)
+        order = epoch_order(n, self.seed, epoch) if self.shuffle else np.arange(n)
+        padded = np.full(self.steps * self.batch_size, -1, np.int64)
+        used = min(n, len(padded))
+        padded[:used] = order[:used]
+        rows = padded.reshape(self.steps, self.process_count, -1)
+        return rows[:, self.process_index, :]
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_rows": None}
+
+    def __call__(self, g: int) -> Any:
+        epoch, row = divmod(int(g), self.steps)
+        if self._rows is None or self._rows[0] != epoch:
+            self._rows = (epoch, self.indices(epoch))
+        indices = self._rows[1][row]
+        pairs = [self.source[int(i)] for i in indices[indices >= 0]]
+        examples = np.stack([np.asarray(p[0]) for p in pairs])
+        labels = np.stack([np.asarray(p[1]) for p in pairs])
+        return self.prepare((examples, labels))
+
+
 class Pipeline:
     """Batches of a random-access source, epoch by epoch (see the module's docstring).
 
     ``len()`` is the batches of an epoch; iterating gives epoch 0; ``epoch(e, start)``
-    gives epoch ``e`` from batch ``start``, which :func:`jaxnets.fit` calls.
+    gives epoch ``e`` from batch ``start``, which :func:`jaxnets.fit` calls. Epochs asked
+    for in order are read by one stream, so the worker processes (and the threads that
+    read ahead) carry on from one epoch into the next.
 
     Args:
       source: anything with ``len()`` and ``[i] -> (example, label)`` (an
@@ -89,11 +125,9 @@ class Pipeline:
         self.drop_remainder = flag(where, "drop_remainder", drop_remainder)
         self.workers = count(where, "workers", workers, minimum=0)
         self.prepare = prepare
-        self.process_count = (
-            jax.process_count()
-            if process_count is None
-            else count(where, "process_count", process_count)
-        )
+        if process_count is None:
+            process_count = jax.process_count()
+        self.process_count = count(where, "process_count", process_count)
         self.process_index = jax.process_index() if process_index is None else process_index
         if not 0 <= self.process_index < self.process_count:
             raise ValueError(
@@ -112,12 +146,18 @@ class Pipeline:
                 f"{where}: batch_size {batch_size} exceeds the source's {n} examples and "
                 f"drop_remainder=True would give no batch"
             )
+        self._plan = _Plan(self)
+        self._stream: Iterator[Any] | None = None
+        self._position = -1
 
     def __len__(self) -> int:
         return self.steps
 
     def __iter__(self) -> Iterator[Any]:
         return self.epoch(0)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_stream": None, "_position": -1}
 
     def indices(self, epoch: int) -> np.ndarray:
         """This process's example indices of ``epoch``, batch after batch.
@@ -129,14 +169,7 @@ class Pipeline:
           ``(steps, local_batch)`` indices; with ``drop_remainder=False`` the last row's
           missing entries are -1.
         """
-        n = len(self.source)
-        order = epoch_order(n, self.seed, epoch) if self.shuffle else np.arange(n)
-        padded = np.full(self.steps * self.batch_size, -1, np.int64)
-        used = min(n, len(padded))
-        padded[:used] = order[:used]
-        local = self.batch_size // self.process_count
-        rows = padded.reshape(self.steps, self.process_count, local)
-        return rows[:, self.process_index, :]
+        return self._plan.indices(count("pipeline.indices", "epoch", epoch, minimum=0))
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[Any]:
         """The batches of ``epoch`` from batch ``start``.
@@ -148,14 +181,23 @@ class Pipeline:
         Returns:
           An iterator of prepared batches.
         """
-        import grain
-
         count("pipeline.epoch", "epoch", epoch, minimum=0)
         count("pipeline.epoch", "start", start, minimum=0)
-        rows = self.indices(epoch)[start:]
-        batches = [row[row >= 0] for row in rows]
-        batches = [b for b in batches if len(b)]
-        ds = grain.MapDataset.source(batches).map(_Read(self.source, self.prepare))
+        return self._batches(epoch * self.steps + start, self.steps - start)
+
+    def _batches(self, first: int, n: int) -> Iterator[Any]:
+        if self._stream is None or self._position != first:
+            self._stream, self._position = self._open(first), first
+        for _ in range(n):
+            batch = next(self._stream)
+            self._position += 1
+            yield batch
+
+    def _open(self, first: int) -> Iterator[Any]:
+        """An endless stream of batches from global batch ``first`` on."""
+        import grain
+
+        ds = grain.MapDataset.range(first, first + self.steps * 1_000_000).map(self._plan)
         if self.workers:
             _absl_flags_readable()
             options = grain.MultiprocessingOptions(num_workers=self.workers)
@@ -170,16 +212,3 @@ def _absl_flags_readable() -> None:
 
     if not flags.FLAGS.is_parsed():
         flags.FLAGS.mark_as_parsed()
-
-
-class _Read:
-    """Read and prepare one batch of indices (a picklable callable for the workers)."""
-
-    def __init__(self, source: Any, prepare: Callable[[tuple[Any, Any]], Any]) -> None:
-        self.source, self.prepare = source, prepare
-
-    def __call__(self, indices: np.ndarray) -> Any:
-        pairs = [self.source[int(i)] for i in indices]
-        examples = np.stack([np.asarray(p[0]) for p in pairs])
-        labels = np.stack([np.asarray(p[1]) for p in pairs])
-        return self.prepare((examples, labels))
