@@ -146,7 +146,10 @@ class RecordFile:
             from array_record.python.array_record_module import ArrayRecordReader
 
             try:
-                self._reader = ArrayRecordReader(self.path)
+                # random access: no read-ahead (it would hold the file's chunks in memory)
+                self._reader = ArrayRecordReader(
+                    self.path, options="readahead_buffer_size:0", file_reader_buffer_size=32768
+                )
             except Exception as e:  # the reader's own error names no file
                 raise ValueError(
                     f"RecordFile: cannot read {self.path} as an ArrayRecord file: {e}"

@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, cast
 
+import jax
 import optax
 
 from jaxnets import distributed, losses
@@ -32,6 +33,12 @@ from jaxnets.train.precision import policy as get_policy
 from jaxnets.train.progress import Progress
 from jaxnets.train.state import TrainState, create_train_state
 from jaxnets.train.step import LossLike, make_train_step
+
+
+# Steps dispatched ahead of the one the device is running. JAX dispatches asynchronously,
+# so without a bound a host that reads batches faster than the device trains on them
+# queues every batch of the epoch in memory; two ahead keep the device busy.
+IN_FLIGHT = 2
 
 
 class FitResult(NamedTuple):
@@ -352,6 +359,8 @@ def fit(
                 ts, m = train_step(ts, batch)
                 run.train_state, run.step, run.batch = ts, run.step + 1, run.batch + 1
                 run.pending.append(m)
+                if len(run.pending) > IN_FLIGHT:  # hold the host to IN_FLIGHT steps ahead
+                    jax.block_until_ready(run.pending[-IN_FLIGHT - 1])
                 bar.step()
                 stops = [step_end(run, m) for _, step_end, _, _ in hooks if step_end]
                 if any(stops):
