@@ -34,7 +34,6 @@ from jaxnets.train.progress import Progress
 from jaxnets.train.state import TrainState, create_train_state
 from jaxnets.train.step import LossLike, make_train_step
 
-
 # Steps dispatched ahead of the one the device is running. JAX dispatches asynchronously,
 # so without a bound a host that reads batches faster than the device trains on them
 # queues every batch of the epoch in memory; two ahead keep the device busy.
