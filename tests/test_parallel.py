@@ -251,3 +251,4 @@ def test_two_processes_on_loopback_match_one_process(tmp_path):
         if key in ref.files:
             np.testing.assert_allclose(w0[key], ref[key], atol=1e-5, err_msg=key)
     assert {k for k in w0.files if k.startswith("fit_")} >= {"fit_loss", "fit_val_loss"}
+    assert any(k.startswith("pipe_params") for k in ref.files)  # the Pipeline's fit compared

@@ -1,4 +1,4 @@
-"""Data: in-memory data sets, batching, and the built-in data sets."""
+"""Data: in-memory data sets, batching, sources of batches, and the built-in data sets."""
 
 from jaxnets.data.augment import (
     Augment,
@@ -18,6 +18,8 @@ from jaxnets.data.dataset import (
     steps_per_epoch,
 )
 from jaxnets.data.digits import load_digits
+from jaxnets.data.image_folder import ImageFolder, decode_image, write_image_folder
+from jaxnets.data.pipeline import Pipeline, scale_images
 from jaxnets.data.readers import (
     load_cifar10,
     load_fashion_mnist,
@@ -25,6 +27,8 @@ from jaxnets.data.readers import (
     read_cifar10_batch,
     read_idx,
 )
+from jaxnets.data.records import RecordFile, write_records
+from jaxnets.data.sources import Source, as_source
 from jaxnets.data.split import validation_split
 from jaxnets.data.synthetic import two_spirals, xor
 from jaxnets.data.text import (
@@ -41,10 +45,16 @@ __all__ = [
     "ArrayDataset",
     "Augment",
     "CharVocab",
+    "ImageFolder",
+    "Pipeline",
+    "RecordFile",
+    "Source",
     "Windows",
+    "as_source",
     "augmentation",
     "batches",
     "bigram_bits_per_char",
+    "decode_image",
     "epoch_order",
     "eval_batches",
     "load_cifar10",
@@ -60,11 +70,14 @@ __all__ = [
     "random_translate",
     "read_cifar10_batch",
     "read_idx",
+    "scale_images",
     "split_text",
     "stdlib_corpus",
     "steps_per_epoch",
     "tbptt_windows",
     "two_spirals",
     "validation_split",
+    "write_image_folder",
+    "write_records",
     "xor",
 ]

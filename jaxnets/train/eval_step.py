@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import jax
@@ -13,7 +13,8 @@ from jaxnets import distributed, losses
 from jaxnets._impl import xla_options
 from jaxnets.core import Layer
 from jaxnets.core.arguments import count, received
-from jaxnets.data.dataset import ArrayDataset, batches, eval_batches, prefetch_to_device
+from jaxnets.data.dataset import ArrayDataset, prefetch_to_device
+from jaxnets.data.sources import Source, as_source
 from jaxnets.train.objective import (
     MetricFn,
     check_metrics,
@@ -216,43 +217,46 @@ def make_predict(
 def evaluate(
     eval_step: Callable,
     train_state: TrainState,
-    data: ArrayDataset,
+    data: ArrayDataset | Iterable[Any] | Source,
     batch_size: int = 256,
     mesh: distributed.MeshLike | None = None,
 ) -> dict[str, float]:
     """Mean loss and metrics over every example of ``data`` exactly once.
 
-    With ``mesh`` (the one the eval step was made with) each batch is split over its
-    devices: the batch size is rounded up to a multiple of them, the last batch padded
-    (an objective's eval step gets the last batch unpadded, so it must divide them).
+    An ``ArrayDataset`` is read ``batch_size`` examples at a time; a re-iterable of
+    batches (see :mod:`jaxnets.data.sources`) in its own batches, the last padded to the
+    first one's size. With ``mesh`` (the one the eval step was made with) each batch is
+    split over its devices: an array batch size is rounded up to a multiple of them, the
+    last batch padded (an objective's eval step gets the last batch unpadded, so it must
+    divide them).
 
     Args:
       eval_step: from :func:`jaxnets.make_eval_step`.
       train_state: the state to evaluate.
-      data: the examples.
-      batch_size: examples per evaluation batch.
+      data: the examples: an ``ArrayDataset`` or a re-iterable of ``(inputs, labels)``
+        batches.
+      batch_size: examples per evaluation batch of an ``ArrayDataset``.
       mesh: the mesh or plan the eval step was made with.
 
     Returns:
       The means by name (``loss`` and the metrics).
     """
     count("evaluate", "batch_size", batch_size)
-    if not isinstance(data, ArrayDataset):
-        raise TypeError(
-            f"evaluate: data must be a jaxnets.data.ArrayDataset(inputs, labels), got a "
-            f"{type(data).__name__}"
-        )
-    totals: dict[str, float] = {}
     size = batch_size if mesh is None else distributed.eval_batch_size(batch_size, mesh)
-    source: Iterator[tuple[np.ndarray, ...]]
-    if isinstance(eval_step, EvalStep) and not eval_step.masked:
-        source = batches(data, size, shuffle=False, drop_remainder=False)
-    else:
-        source = eval_batches(data, size)
+    if not isinstance(data, Source):
+        data = as_source(
+            data,
+            batch_size=size if isinstance(data, ArrayDataset) else None,
+            where="evaluate",
+            name="data",
+        )
+    masked = not (isinstance(eval_step, EvalStep) and not eval_step.masked)
+    source: Iterator[tuple[np.ndarray, ...]] = data.eval_batches(size, masked=masked)
     if mesh is None:
         stream = prefetch_to_device(source)
     else:
         stream = distributed.prefetch(source, mesh, per_process=False)
+    totals: dict[str, float] = {}
     for batch in stream:
         for name, value in eval_step(train_state, batch).items():
             totals[name] = totals.get(name, 0.0) + value

@@ -21,7 +21,6 @@ import numpy as np
 from jaxnets import losses
 from jaxnets.core import Layer
 from jaxnets.core.arguments import choice, count, flag, received
-from jaxnets.data.dataset import ArrayDataset
 from jaxnets.train.callbacks import (
     Checkpointing,
     CSVLogger,
@@ -46,36 +45,6 @@ def check_model(where: str, model: Any) -> None:
         f"{where}: model must be a jaxnets Layer (such as jn.serial(...)) or a dict of "
         f"them by part, got {received(model)}"
     )
-
-
-def check_dataset(where: str, name: str, data: Any) -> ArrayDataset:
-    """``data`` as an :class:`ArrayDataset` of arrays with as many labels as inputs and at
-    least one example; the errors name the split (``name``)."""
-    if not isinstance(data, ArrayDataset):
-        hint = ""
-        if isinstance(data, tuple | list) and len(data) == 2:
-            hint = f"; wrap the pair: jn.data.ArrayDataset(*{name})"
-        raise TypeError(
-            f"{where}: {name} must be a jaxnets.data.ArrayDataset(inputs, labels), got "
-            f"{received(data)}{hint}"
-        )
-    for part in ("inputs", "labels"):
-        value = getattr(data, part)
-        if not hasattr(value, "shape") or not hasattr(value, "dtype"):
-            raise TypeError(
-                f"{where}: {name}.{part} must be an array (numpy or jax), got {received(value)}"
-            )
-        if np.ndim(value) == 0:
-            raise ValueError(
-                f"{where}: {name}.{part} must have the examples on its first axis, got a "
-                f"scalar of shape ()"
-            )
-    n, m = len(data.inputs), len(data.labels)
-    if n != m:
-        raise ValueError(f"{where}: {name} has {n} inputs but {m} labels; give one label per input")
-    if n == 0:
-        raise ValueError(f"{where}: {name} is empty (0 examples); it needs at least one")
-    return data
 
 
 def check_callbacks(where: str, callbacks: Any) -> list:
@@ -150,10 +119,9 @@ def history_keys(
     return keys
 
 
-def model_outputs(model: Layer, params: Any, state: Any, inputs: Any, batch: int) -> Any:
-    """The shape and dtype of the model's outputs for a batch of ``batch`` ``inputs`` in
-    inference mode (traced, not run)."""
-    spec = jax.ShapeDtypeStruct((batch, *np.shape(inputs)[1:]), inputs.dtype)
+def model_outputs(model: Layer, params: Any, state: Any, spec: Any) -> Any:
+    """The shape and dtype of the model's outputs for a batch of inputs of ``spec`` (a
+    pytree of ``ShapeDtypeStruct``) in inference mode (traced, not run)."""
 
     def forward(p, s, x):
         return model.apply(p, s, x, key=None, train=False)[0]
@@ -262,17 +230,19 @@ _CHECKED = (
 
 
 def check_finite_inputs(where: str, name: str, inputs: Any) -> None:
-    """Raise a ValueError when floating-point ``inputs`` hold NaN or infinity."""
-    x = np.asarray(inputs)
-    if not np.issubdtype(x.dtype, np.floating):
-        return
-    bad = ~np.isfinite(x)
-    if bad.any():
-        raise ValueError(
-            f"{where}: {name} inputs hold {int(bad.sum())} non-finite values (first "
-            f"{x[bad].flat[0].item()} at example {_first(bad)}); every validation loss would be "
-            f"nan: clean or drop those examples"
-        )
+    """Raise a ValueError when floating-point ``inputs`` (an array or a pytree of them)
+    hold NaN or infinity."""
+    for leaf in jax.tree.leaves(inputs):
+        x = np.asarray(leaf)
+        if not np.issubdtype(x.dtype, np.floating):
+            continue
+        bad = ~np.isfinite(x)
+        if bad.any():
+            raise ValueError(
+                f"{where}: {name} inputs hold {int(bad.sum())} non-finite values (first "
+                f"{x[bad].flat[0].item()} at example {_first(bad)}); every validation loss "
+                f"would be nan: clean or drop those examples"
+            )
 
 
 def check_fit_arguments(
@@ -313,7 +283,8 @@ def check_fit_arguments(
     else:
         check_optimizer(optimizer, where)
     count(where, "epochs", epochs, minimum=0)
-    count(where, "batch_size", batch_size)
+    if batch_size is not None:
+        count(where, "batch_size", batch_size)
     count(where, "eval_batch_size", eval_batch_size)
     count(where, "seed", seed, minimum=0)
     flag(where, "progress", progress)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, cast
 
 import jax
@@ -12,14 +12,14 @@ import optax
 
 from jaxnets import distributed, losses
 from jaxnets.core import Layer
-from jaxnets.data.dataset import ArrayDataset, batches, prefetch_to_device, steps_per_epoch
+from jaxnets.data.dataset import ArrayDataset, prefetch_to_device
+from jaxnets.data.sources import Source, as_source
 from jaxnets.optim import learning_rate
 from jaxnets.train.callbacks import Callback, Checkpointing, EarlyStopping, History, Run
 from jaxnets.train.checkpoint import CheckpointError, CheckpointManager, restore_checkpoint
 from jaxnets.train.eval_step import evaluate, make_eval_step
 from jaxnets.train.fit_checks import (
     HOOKS,
-    check_dataset,
     check_finite_inputs,
     check_fit_arguments,
     check_labels,
@@ -33,6 +33,11 @@ from jaxnets.train.precision import policy as get_policy
 from jaxnets.train.progress import Progress
 from jaxnets.train.state import TrainState, create_train_state
 from jaxnets.train.step import LossLike, make_train_step
+
+# Steps dispatched ahead of the one the device is running. JAX dispatches asynchronously,
+# so without a bound a host that reads batches faster than the device trains on them
+# queues every batch of the epoch in memory; two ahead keep the device busy.
+IN_FLIGHT = 2
 
 
 class FitResult(NamedTuple):
@@ -116,13 +121,14 @@ def _resume(manager: CheckpointManager, ts: TrainState, run: Run) -> TrainState:
 
 def fit(
     model: Layer | Mapping[str, Layer],
-    train_data: ArrayDataset,
+    train_data: ArrayDataset | Iterable[Any],
     *,
     optimizer: optax.GradientTransformation | Mapping[str, optax.GradientTransformation],
     loss: LossLike = "softmax_cross_entropy",
     epochs: int = 10,
-    batch_size: int = 32,
-    val_data: ArrayDataset | None = None,
+    batch_size: int | None = None,
+    steps_per_epoch: int | None = None,
+    val_data: ArrayDataset | Iterable[Any] | None = None,
     metrics: Mapping[str, MetricFn] | None = None,
     seed: int = 0,
     train_state: TrainState | None = None,
@@ -158,17 +164,23 @@ def fit(
 
     Args:
       model: the network, or a dict of networks by part (then pass ``train_state``).
-      train_data: the training examples, batched ``(inputs, labels)``.
+      train_data: the training examples: an ``ArrayDataset`` (batched, shuffled by
+        ``(seed, epoch)``), or a re-iterable of ``(inputs, labels)`` batches read in
+        its own order each epoch: a list, a grain data set or loader
+        (:mod:`jaxnets.data.sources`). Inputs and labels may be pytrees
+        (``(x, lengths)``); shapes and dtypes are checked on the first batch.
       optimizer: an optax optimizer, or a dict of them by part; compose clipping and
         gradient accumulation into it first (:func:`jaxnets.optim.wrap`), so that a
         given ``train_state`` and a restored checkpoint match it.
       loss: a loss name, a per-example ``loss(outputs, labels)``, an objective or
         ``(part, objective)`` pairs, as in :func:`jaxnets.make_train_step`.
       epochs: the epochs to train (see ``resume``), >= 0.
-      batch_size: examples per training step; the last partial batch of an epoch is
-        dropped.
-      val_data: examples evaluated at every epoch end (not with ``(part, objective)``
-        pairs).
+      batch_size: examples per training step of an ``ArrayDataset`` (None: 32); the
+        last partial batch of an epoch is dropped. With batches: None, or their size.
+      steps_per_epoch: the steps of an epoch (None: every full batch of an
+        ``ArrayDataset``, or ``len(train_data)``; needed for batches without a length).
+      val_data: examples evaluated at every epoch end, an ``ArrayDataset`` or batches
+        as ``train_data`` (every example once; not with ``(part, objective)`` pairs).
       metrics: per-example ``metric(outputs, labels)`` functions by name (None: accuracy
         for classification losses); not with objectives.
       seed: the seed of the shuffle and, without ``train_state``, of the initialisation
@@ -181,7 +193,7 @@ def fit(
       progress: show the progress: a bar redrawn in place on a terminal, one line per
         epoch otherwise (logs, CI); the rate and time left leave out compilation and
         the evaluations (:mod:`jaxnets.train.progress`).
-      eval_batch_size: examples per batch of the validation.
+      eval_batch_size: examples per batch of the validation of an ``ArrayDataset``.
       callbacks: :class:`~jaxnets.train.callbacks.Callback` objects, called in order.
       checkpoint_dir: save the whole train state there at every epoch end (None: no
         checkpoints), keeping the newest ones and ``best.jnc``. A folder that already
@@ -248,12 +260,20 @@ def fit(
         checkpoint_mode=checkpoint_mode,
         checkpoint_every_steps=checkpoint_every_steps,
     )
-    train_data = check_dataset("fit", "train_data", train_data)
+    train = as_source(
+        train_data,
+        batch_size=batch_size,
+        steps_per_epoch=steps_per_epoch,
+        where="fit",
+        name="train_data",
+    )
+    val: Source | None = None
     if val_data is not None:
-        val_data = check_dataset("fit", "val_data", val_data)
-        check_finite_inputs("fit", "val_data", val_data.inputs)
+        size = eval_batch_size if isinstance(val_data, ArrayDataset) else None
+        val = as_source(val_data, batch_size=size, where="fit", name="val_data")
+        check_finite_inputs("fit", "val_data", val.inputs_to_check())
     if mesh is not None:
-        distributed.check_batch_size(batch_size, mesh)
+        distributed.check_batch_size(train.batch_size, mesh)
     mixed = get_policy(precision, loss_scale, where="fit")
     pairs = isinstance(loss, Sequence) and not isinstance(loss, str)
     loss_fn = None if pairs or is_objective(loss) else losses.get(cast(Any, loss), where="fit")
@@ -266,16 +286,13 @@ def fit(
             "part's input"
         )
     else:
-        input_spec = jax.ShapeDtypeStruct(
-            (batch_size, *train_data.inputs.shape[1:]), train_data.inputs.dtype
-        )
-        ts = create_train_state(model, optimizer, input_spec, seed=seed)
+        ts = create_train_state(model, optimizer, train.input_spec(), seed=seed)
     keys = None
     if loss_fn is not None and isinstance(model, Layer):
-        outputs = model_outputs(model, ts.params, ts.state, train_data.inputs, batch_size)
-        for name, split in (("train_data", train_data), ("val_data", val_data)):
+        outputs = model_outputs(model, ts.params, ts.state, train.input_spec())
+        for split in (train, val):
             if split is not None:
-                check_labels("fit", name, split.labels, outputs, loss_fn)
+                check_labels("fit", split.name, split.labels_to_check(), outputs, loss_fn)
         names = default_metrics(loss_fn) if metrics is None else metrics
         keys = history_keys(
             names,
@@ -293,10 +310,11 @@ def fit(
         mesh=mesh,
         where="fit",
     )
-    n_steps = steps_per_epoch(train_data, batch_size)
+    n_steps = train.steps_per_epoch
     if n_steps == 0:
         raise ValueError(
-            f"fit: batch_size {batch_size} exceeds the {len(train_data)} training examples"
+            f"fit: batch_size {train.batch_size} exceeds the {len(cast(Any, train_data))} "
+            f"training examples"
         )
     monitor = checkpoint_monitor or ("val_loss" if val_data is not None else "loss")
     if keys is not None:
@@ -305,7 +323,7 @@ def fit(
         for i, cb in enumerate(callbacks):
             if isinstance(cb, EarlyStopping):
                 check_monitor("fit", f"callbacks[{i}] (EarlyStopping) monitor", cb.monitor, keys)
-    run = Run(ts, epochs, n_steps, seed, batch_size, checkpoint_dir=checkpoint_dir)
+    run = Run(ts, epochs, n_steps, seed, train.batch_size, checkpoint_dir=checkpoint_dir)
     run.step = int(ts.step)
     run.epoch = run.step // n_steps
     if checkpoint_dir is not None:
@@ -334,12 +352,14 @@ def fit(
         while run.epoch < run.epochs and not run.stop_training:
             start = time.perf_counter()
             bar.start_epoch(run.epoch + 1, run.epochs, n_steps - run.batch)
-            data = batches(train_data, batch_size, seed=seed, epoch=run.epoch, start=run.batch)
+            data = train.train_batches(seed, run.epoch, run.batch)
             stream = prefetch_to_device(data) if mesh is None else distributed.prefetch(data, mesh)
             for batch in stream:
                 ts, m = train_step(ts, batch)
                 run.train_state, run.step, run.batch = ts, run.step + 1, run.batch + 1
                 run.pending.append(m)
+                if len(run.pending) > IN_FLIGHT:  # hold the host to IN_FLIGHT steps ahead
+                    jax.block_until_ready(run.pending[-IN_FLIGHT - 1])
                 bar.step()
                 stops = [step_end(run, m) for _, step_end, _, _ in hooks if step_end]
                 if any(stops):
@@ -351,9 +371,9 @@ def fit(
             record = run.epoch_means()
             run.epoch, run.batch, run.epoch_metrics = run.epoch + 1, 0, []
             if eval_step is not None:
-                assert val_data is not None  # an eval step is built only with val_data
-                val = evaluate(eval_step, ts, val_data, eval_batch_size, mesh)
-                record.update({f"val_{k}": v for k, v in val.items()})
+                assert val is not None  # an eval step is built only with val_data
+                scores = evaluate(eval_step, ts, val, eval_batch_size, mesh)
+                record.update({f"val_{k}": v for k, v in scores.items()})
             lr = learning_rate(ts.opt_state)
             if lr is not None:
                 record["lr"] = float(lr)

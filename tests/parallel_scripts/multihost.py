@@ -8,7 +8,9 @@ process)::
 
 Each worker joins through ``jaxnets.distributed.initialize``, reads its own shard of the
 data (``host_shard``), trains ``STEPS`` steps on a mesh over every device of every process,
-evaluates on the whole (odd-sized) validation set, then runs ``fit`` for one epoch. The
+evaluates on the whole (odd-sized) validation set, then runs ``fit`` for one epoch, from
+its shard and from a ``jaxnets.data.Pipeline`` that reads only its slice of each global
+batch. The
 reference builds the same global batches (the hosts' batches concatenated in process order)
 in one process. Both save the parameters and the evaluation results.
 """
@@ -59,6 +61,20 @@ def train_and_eval(jn, model, opt, batches, val):
     return ts, metrics
 
 
+def fit_from_pipeline(jn, model, opt, train, num_processes):
+    """fit for one epoch from a Pipeline of global batches of ``LOCAL_BATCH`` examples a
+    process, which gives each running process its slice of every global batch (each host
+    reads only its share; the reference's one process reads them whole)."""
+    pairs = list(zip(train.inputs, train.labels, strict=True))
+    pipeline = jn.data.Pipeline(
+        pairs, LOCAL_BATCH * num_processes, seed=5, prepare=lambda batch: batch
+    )
+    result = jn.fit(
+        model, pipeline, optimizer=opt, epochs=1, progress=False, mesh=jn.distributed.make_mesh()
+    )
+    return {f"pipe_params{k}": v for k, v in flat(result.state.params).items()}
+
+
 def flat(tree) -> dict[str, np.ndarray]:
     import jax
 
@@ -94,6 +110,7 @@ def worker(process_id: int, num_processes: int, port: int, out: str) -> None:
     arrays.update(
         {f"fit_{k}": np.asarray(v) for k, v in result.history.items() if k != "epoch_time"}
     )
+    arrays.update(fit_from_pipeline(jn, model, opt, train, num_processes))
     arrays["devices"] = np.asarray([jax.device_count(), jax.local_device_count()])
     np.savez(out, **arrays)
     jax.distributed.shutdown()
@@ -113,6 +130,7 @@ def reference(num_processes: int, out: str) -> None:
     ts, metrics = train_and_eval(jn, model, opt, batches, val)
     arrays = {f"params{k}": v for k, v in flat(ts.params).items()}
     arrays.update({f"eval_{k}": np.asarray(v) for k, v in metrics.items()})
+    arrays.update(fit_from_pipeline(jn, model, opt, train, num_processes))
     np.savez(out, **arrays)
 
 
