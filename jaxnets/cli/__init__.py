@@ -11,6 +11,7 @@ from jaxnets.cli.errors import RunError, UsageError, fail
 from jaxnets.cli.evaluate import cmd_evaluate
 from jaxnets.cli.export_command import cmd_export
 from jaxnets.cli.options import RESUME_KEYS, RESUME_MAY_CHANGE, TRAIN_DEFAULTS
+from jaxnets.cli.pack_command import cmd_pack
 from jaxnets.cli.parser import build_parser
 from jaxnets.cli.predict_command import cmd_predict
 from jaxnets.cli.prepare import prepare
@@ -36,6 +37,7 @@ __all__ = [
     "cmd_demo",
     "cmd_evaluate",
     "cmd_export",
+    "cmd_pack",
     "cmd_predict",
     "cmd_summary",
     "cmd_train",
@@ -53,6 +55,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "export": cmd_export,
     "predict": cmd_predict,
+    "pack": cmd_pack,
 }
 
 #: The commands that train or evaluate, and so may restart for the huge-page tunable.

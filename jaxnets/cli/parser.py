@@ -339,12 +339,38 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_pack(commands: argparse._SubParsersAction) -> None:
+    """The ``pack`` command and its options."""
+    pack = commands.add_parser(
+        "pack",
+        help="write an image folder or a data set as a packed record file",
+        formatter_class=Formatter,
+        description="Write the images of --folder (one sub-folder a class) or a split of "
+        "--dataset as one ArrayRecord file of uint8 examples and int32 labels, with its "
+        "description in OUT.json: what jaxnets.data.RecordFile and Pipeline read.",
+        argument_default=argparse.SUPPRESS,
+    )
+    pack.add_argument("--out", required=True, help="the file to write (it must not exist)")
+    pack.add_argument("--folder", help="a folder of class folders of images")
+    pack.add_argument("--size", type=types.shape, help="HEIGHT,WIDTH of every image (--folder)")
+    pack.add_argument(
+        "--channels", type=int, choices=(1, 3), help="1 (grey) or 3 (RGB, default) (--folder)"
+    )
+    pack.add_argument("--dataset", choices=DATASETS, help="a built-in data set instead")
+    pack.add_argument("--data-dir", help="the folder of --dataset's files (mnist, cifar10)")
+    pack.add_argument(
+        "--split", choices=("train", "test"), help="which part of --dataset (default train)"
+    )
+    pack.add_argument("--quiet", action="store_true", help="print only errors")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the ``jaxnets`` command.
 
     Returns:
       A parser with ``--version`` and the subcommands ``train``, ``evaluate``,
-      ``summary``, ``demo``, ``export`` and ``predict``; the chosen one is in ``command``.
+      ``summary``, ``demo``, ``export``, ``predict`` and ``pack``; the chosen one is in
+      ``command``.
     """
     parser = Parser(
         prog="jaxnets",
@@ -364,4 +390,5 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_export(commands)
     _add_predict(commands)
+    _add_pack(commands)
     return parser
